@@ -1,0 +1,143 @@
+"""The only code that speaks HTTP to the Argos API: a form in, an `Answer` out."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from importlib.metadata import version
+
+import aiohttp
+
+from batch_uploader.models import Answer
+from batch_uploader.multipart import FormFields, build_form
+
+ENDPOINT = "/v3/submission/image"
+USER_AGENT = f"batch-uploader/{version('batch-uploader')}"
+# An error answer is a small JSON object; anything longer is not worth reading.
+MAX_ANSWER_BYTES = 64 * 1024
+MAX_MESSAGE_CHARS = 200
+_CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]+")
+
+
+def open_session(*, concurrency: int) -> aiohttp.ClientSession:
+    """One session for the whole run: connections reused, at most `concurrency` of them."""
+    connector = aiohttp.TCPConnector(limit=concurrency, limit_per_host=concurrency)
+    session = aiohttp.ClientSession(
+        connector=connector,
+        headers={"User-Agent": USER_AGENT},
+        raise_for_status=False,
+    )
+    # aiohttp silently resends an idempotent request once when a kept-alive connection drops.
+    # Every HTTP request must be one counted attempt (--max-attempts, quotas), and our own
+    # retry loop already handles the drop, so that hidden resend is turned off as aiohttp's
+    # own test client does.
+    session._retry_connection = False
+    return session
+
+
+class ArgosClient:
+    """Sends `PUT /v3/submission/image` and reads the answer; never raises for a bad answer."""
+
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        *,
+        base_url: str,
+        api_key: str,
+        timeout: float,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self._session = session
+        self._url = base_url.rstrip("/") + ENDPOINT
+        self._headers = {"x-api-key": api_key}
+        self._timeout = aiohttp.ClientTimeout(total=timeout)
+        self._timeout_seconds = timeout
+        self._now = now
+
+    async def put_images(self, fields: FormFields) -> Answer:
+        """One attempt: the server's answer, or `network_error` / `timeout` when there is none."""
+        try:
+            async with self._session.put(
+                self._url, data=build_form(fields), headers=self._headers, timeout=self._timeout
+            ) as response:
+                body = await _read_at_most(response, MAX_ANSWER_BYTES)
+                return self._answer(response, body)
+        except TimeoutError:
+            return Answer(
+                http_status=None,
+                error_code="timeout",
+                message=f"no answer within {self._timeout_seconds:g} s (--timeout)",
+            )
+        except aiohttp.ClientConnectorCertificateError:
+            return Answer(
+                http_status=None,
+                error_code="tls_error",
+                message="the server's TLS certificate could not be verified",
+            )
+        except aiohttp.ClientError as error:
+            return Answer(
+                http_status=None,
+                error_code="network_error",
+                message=f"connection failed before an answer ({type(error).__name__})",
+            )
+
+    def _answer(self, response: aiohttp.ClientResponse, body: bytes) -> Answer:
+        status = response.status
+        error_code, message = _parse_body(body)
+        if not 200 <= status < 300 and not error_code:
+            error_code = f"http_{status}"
+        if not message:
+            message = f"HTTP {status} {response.reason or ''}".strip()
+        return Answer(
+            http_status=status,
+            error_code=error_code,
+            message=message,
+            retry_after=parse_retry_after(response.headers.get("Retry-After"), self._now()),
+        )
+
+
+def parse_retry_after(value: str | None, now: datetime) -> float | None:
+    """Seconds to wait from a Retry-After header (delay-seconds or an HTTP date)."""
+    if value is None:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - now).total_seconds())
+
+
+async def _read_at_most(response: aiohttp.ClientResponse, limit: int) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    while size < limit:
+        chunk = await response.content.read(limit - size)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    return b"".join(chunks)
+
+
+def _parse_body(body: bytes) -> tuple[str, str]:
+    try:
+        document = json.loads(body)
+    except ValueError:
+        return "", ""
+    if not isinstance(document, dict):
+        return "", ""
+    return _clean(document.get("errorCode")), _clean(document.get("message"))
+
+
+def _clean(value: object) -> str:
+    if not isinstance(value, str):
+        return ""
+    return _CONTROL_CHARACTERS.sub(" ", value).strip()[:MAX_MESSAGE_CHARS]

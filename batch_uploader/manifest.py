@@ -1,0 +1,244 @@
+"""Manifests (CSV or YAML) to a lazy stream of `ManifestRow`s.
+
+Readers take open file objects; `open_manifest` is the one place that opens a path. Anything
+that makes the whole file unusable raises `ManifestError` before the first row is yielded;
+a problem confined to one row is attached to that row and the stream goes on.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, TextIO
+
+import yaml
+
+from batch_uploader.errors import ManifestError
+from batch_uploader.models import SUBMISSION_ID, ManifestRow, RowProblem, canonical_field
+
+if TYPE_CHECKING:
+    from _csv import Reader as CsvReader
+
+CSV_SUFFIXES = frozenset({".csv"})
+YAML_SUFFIXES = frozenset({".yaml", ".yml"})
+YAML_NULL_TAG = "tag:yaml.org,2002:null"
+# surrogateescape turns bytes that are not UTF-8 into lone surrogates; NUL never belongs in text.
+BAD_CHARACTERS = re.compile("[\x00\udc80-\udcff]")
+KNOWN_NAMES_HINT = (
+    "submissionId, admin, idType, idImage, idBackImage, selfieImage, addressImage "
+    "(or their snake_case forms)"
+)
+
+
+@contextmanager
+def open_manifest(path: Path) -> Iterator[Iterator[ManifestRow]]:
+    """Open a manifest by its suffix and yield its rows lazily."""
+    suffix = path.suffix.lower()
+    if suffix not in CSV_SUFFIXES | YAML_SUFFIXES:
+        raise ManifestError(
+            path, None, "is not a manifest: name it .csv, .yaml or .yml to say which format it is"
+        )
+    try:
+        file = path.open(encoding="utf-8-sig", errors="surrogateescape", newline="")
+    except OSError as error:
+        raise ManifestError(path, None, f"cannot be opened: {error.strerror}") from None
+    with file:
+        if suffix in CSV_SUFFIXES:
+            yield read_csv_manifest(file, source=path)
+        else:
+            yield read_yaml_manifest(file, source=path)
+
+
+def read_csv_manifest(file: TextIO, *, source: Path) -> Iterator[ManifestRow]:
+    """Check the CSV header now; return an iterator that reads data rows one at a time."""
+    reader = csv.reader(file)
+    try:
+        header = next(reader)
+    except StopIteration:
+        raise ManifestError(source, 1, "is empty: a header row is required") from None
+    except csv.Error as error:
+        raise ManifestError(source, reader.line_num, f"header row is not CSV: {error}") from None
+    columns = _csv_columns(header, source)
+    return _csv_rows(reader, columns)
+
+
+def _csv_columns(header: list[str], source: Path) -> list[str]:
+    columns: list[str] = []
+    for cell in header:
+        name = cell.strip()
+        if _has_bad_characters(name):
+            raise ManifestError(source, 1, "header row is not UTF-8 text; save the file as UTF-8")
+        field = canonical_field(name)
+        if field is None:
+            raise ManifestError(
+                source, 1, f"unknown column {name!r}; the columns are {KNOWN_NAMES_HINT}"
+            )
+        if field in columns:
+            raise ManifestError(source, 1, f"column {field!r} appears twice")
+        columns.append(field)
+    if SUBMISSION_ID not in columns:
+        raise ManifestError(source, 1, "has no submissionId column")
+    return columns
+
+
+def _csv_rows(reader: CsvReader, columns: list[str]) -> Iterator[ManifestRow]:
+    row_number = 0
+    while True:
+        start_line = reader.line_num + 1
+        try:
+            cells = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as error:
+            row_number += 1
+            yield _malformed(row_number, start_line, f"line {start_line} is not valid CSV: {error}")
+            continue
+        if not cells:
+            continue
+        row_number += 1
+        if len(cells) != len(columns):
+            message = (
+                f"line {start_line} has {len(cells)} cells but the header has {len(columns)}; "
+                "check for a missing or extra comma"
+            )
+            yield _malformed(row_number, start_line, message)
+            continue
+        values = {name: cell.strip() for name, cell in zip(columns, cells, strict=True)}
+        yield _build_row(row_number, start_line, values)
+
+
+def read_yaml_manifest(file: TextIO, *, source: Path) -> Iterator[ManifestRow]:
+    """Parse the whole YAML document and check its shape now; yield its rows."""
+    root = _compose(file, source)
+    defaults: dict[str, str] = {}
+    if isinstance(root, yaml.SequenceNode):
+        items = root
+    elif isinstance(root, yaml.MappingNode):
+        sections = _yaml_sections(root, source)
+        if "defaults" in sections:
+            defaults = _yaml_defaults(sections["defaults"], source)
+        if "submissions" not in sections:
+            raise ManifestError(source, _line(root), "has no 'submissions' list")
+        submissions = sections["submissions"]
+        if not isinstance(submissions, yaml.SequenceNode):
+            raise ManifestError(source, _line(submissions), "'submissions' must be a list")
+        items = submissions
+    else:
+        raise ManifestError(
+            source, _line(root), "must be a list of submissions or a mapping with 'submissions'"
+        )
+    rows = [
+        _yaml_row(number, item, defaults, source)
+        for number, item in enumerate(items.value, start=1)
+    ]
+    return iter(rows)
+
+
+def _compose(file: TextIO, source: Path) -> yaml.Node:
+    text = file.read()
+    if _has_bad_characters(text):
+        raise ManifestError(source, None, "is not UTF-8 text; save it as UTF-8")
+    try:
+        root = yaml.compose(io.StringIO(text), Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as error:
+        line = error.problem_mark.line + 1 if error.problem_mark else None
+        raise ManifestError(source, line, f"is not valid YAML: {error.problem}") from None
+    except yaml.YAMLError as error:
+        raise ManifestError(source, None, f"is not valid YAML: {error}") from None
+    if root is None:
+        raise ManifestError(source, None, "is empty: it must list submissions")
+    return root
+
+
+def _yaml_sections(root: yaml.MappingNode, source: Path) -> dict[str, yaml.Node]:
+    sections: dict[str, yaml.Node] = {}
+    for key_node, value_node in root.value:
+        key = _scalar_text(key_node)
+        if key not in {"defaults", "submissions"}:
+            raise ManifestError(
+                source,
+                _line(key_node),
+                f"unknown top-level key {key!r}; expected 'defaults' and 'submissions'",
+            )
+        if key in sections:
+            raise ManifestError(source, _line(key_node), f"{key!r} appears twice")
+        sections[key] = value_node
+    return sections
+
+
+def _yaml_defaults(node: yaml.Node, source: Path) -> dict[str, str]:
+    if not isinstance(node, yaml.MappingNode):
+        raise ManifestError(source, _line(node), "'defaults' must be a mapping of field: value")
+    values, problem = _yaml_fields(node, source)
+    if problem is not None:
+        raise ManifestError(source, _line(node), f"'defaults': {problem}")
+    if SUBMISSION_ID in values:
+        raise ManifestError(source, _line(node), "'defaults' cannot set submissionId")
+    return values
+
+
+def _yaml_row(
+    number: int, item: yaml.Node, defaults: Mapping[str, str], source: Path
+) -> ManifestRow:
+    line = _line(item)
+    if not isinstance(item, yaml.MappingNode):
+        return _malformed(number, line, f"line {line}: a submission must be a mapping of fields")
+    values, problem = _yaml_fields(item, source)
+    if problem is not None:
+        return _malformed(number, line, f"line {line}: {problem}")
+    return _build_row(number, line, {**defaults, **values})
+
+
+def _yaml_fields(node: yaml.MappingNode, source: Path) -> tuple[dict[str, str], str | None]:
+    """Fields of one mapping; unknown keys stop everything, other faults spoil only this row."""
+    values: dict[str, str] = {}
+    seen: set[str] = set()
+    problem: str | None = None
+    for key_node, value_node in node.value:
+        key = _scalar_text(key_node)
+        field = canonical_field(key)
+        if field is None:
+            raise ManifestError(
+                source, _line(key_node), f"unknown key {key!r}; the keys are {KNOWN_NAMES_HINT}"
+            )
+        if field in seen:
+            problem = problem or f"{field} is given twice"
+        elif not isinstance(value_node, yaml.ScalarNode):
+            problem = problem or f"{field} must be a single value, not a list or mapping"
+        elif value_node.tag != YAML_NULL_TAG:
+            values[field] = value_node.value.strip()
+        seen.add(field)
+    return values, problem
+
+
+def _scalar_text(node: yaml.Node) -> str:
+    return node.value if isinstance(node, yaml.ScalarNode) else repr(node.tag)
+
+
+def _line(node: yaml.Node) -> int:
+    return int(node.start_mark.line) + 1
+
+
+def _build_row(number: int, line: int, values: dict[str, str]) -> ManifestRow:
+    present = {name: value for name, value in values.items() if value}
+    if any(_has_bad_characters(value) for value in present.values()):
+        problem = RowProblem(
+            "bad_encoding",
+            f"line {line} has text that is not UTF-8 or holds a NUL byte; fix that cell",
+        )
+        return ManifestRow(row=number, line=line, values={}, problem=problem)
+    return ManifestRow(row=number, line=line, values=present)
+
+
+def _malformed(number: int, line: int, message: str) -> ManifestRow:
+    return ManifestRow(
+        row=number, line=line, values={}, problem=RowProblem("malformed_row", message)
+    )
+
+
+def _has_bad_characters(text: str) -> bool:
+    return BAD_CHARACTERS.search(text) is not None

@@ -1,0 +1,258 @@
+"""A local server that answers `PUT /v3/submission/image` the way API.md says Argos does.
+
+It checks the key, the multipart form and every field, answers each documented errorCode,
+injects faults when asked (`FaultPlan`), and remembers what it accepted so tests and the
+demo can prove delivery. A development tool: it binds to loopback unless told otherwise.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import hashlib
+import random
+from collections import Counter
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from aiohttp import BodyPartReader, web
+from multidict import MultiDict
+
+from batch_uploader.client import ENDPOINT
+from batch_uploader.images import JPEG_MAGIC, PNG_MAGIC
+from batch_uploader.models import (
+    ADMIN,
+    DOCUMENTED_ID_TYPES,
+    ID_DOCUMENT_FIELDS,
+    ID_TYPE,
+    IMAGE_FIELDS,
+    SUBMISSION_ID,
+)
+
+GATEWAY_LIMIT_BYTES = 10 * 1024 * 1024
+
+
+class Fault(StrEnum):
+    """Failures the server can be told to answer a valid request with."""
+
+    PROCESSING_ERROR = "processing_error"  # HTTP 400, as the vendor sends it
+    THROTTLED = "throttled"  # 429 with Retry-After
+    BAD_GATEWAY = "bad_gateway"  # 502 with an HTML body
+    UNAVAILABLE = "unavailable"  # 503, empty body
+    DROP = "drop"  # the connection closes with no answer
+    SLOW = "slow"  # the answer comes after `slow_seconds`
+
+
+# Decides the fault for the n-th request (1-based) naming a submission, or None to accept it.
+FaultPlan = Callable[[str, int], Fault | None]
+
+
+def random_faults(rate: float, seed: int | None) -> FaultPlan:
+    """`processing_error` for a seeded random fraction of the requests."""
+    chooser = random.Random(seed)  # noqa: S311 (fault injection, not cryptography)
+    return lambda submission_id, attempt: (
+        Fault.PROCESSING_ERROR if chooser.random() < rate else None
+    )
+
+
+@dataclass(kw_only=True)
+class MockConfig:
+    """How the mock server behaves."""
+
+    api_key: str = field(repr=False)
+    admins: frozenset[str] = frozenset()
+    submissions: frozenset[str] | None = None
+    faults: FaultPlan = field(default=lambda submission_id, attempt: None)
+    latency_seconds: float = 0.0
+    retry_after_seconds: int = 1
+    slow_seconds: float = 5.0
+
+
+@dataclass
+class Received:
+    """What the server saw: request counts and the images it accepted."""
+
+    requests: int = 0
+    requests_by_submission: Counter[str] = field(default_factory=Counter)
+    accepted: dict[str, dict[str, str]] = field(default_factory=dict)
+    answers: Counter[str] = field(default_factory=Counter)
+    in_flight: int = 0
+    peak_in_flight: int = 0
+
+    def as_json(self) -> dict[str, object]:
+        return {
+            "requests": self.requests,
+            "requestsBySubmission": dict(self.requests_by_submission),
+            "accepted": self.accepted,
+            "answers": dict(self.answers),
+            "peakInFlight": self.peak_in_flight,
+        }
+
+
+class _Refusal(Exception):  # noqa: N818 (control flow inside the handler, never escapes)
+    def __init__(self, error_code: str, message: str) -> None:
+        super().__init__(message)
+        self.error_code = error_code
+        self.message = message
+
+
+def create_app(config: MockConfig, received: Received | None = None) -> web.Application:
+    """The aiohttp application; `received` collects what it saw."""
+    app = web.Application(client_max_size=GATEWAY_LIMIT_BYTES * 2)
+    handler = _Handler(config, received if received is not None else Received())
+    app.router.add_put(ENDPOINT, handler.put_image)
+    app.router.add_get("/_mock/received", handler.show_received)
+    return app
+
+
+class _Handler:
+    def __init__(self, config: MockConfig, received: Received) -> None:
+        self.config = config
+        self.received = received
+
+    async def show_received(self, request: web.Request) -> web.Response:
+        return web.json_response(self.received.as_json())
+
+    async def put_image(self, request: web.Request) -> web.StreamResponse:
+        received = self.received
+        received.requests += 1
+        received.in_flight += 1
+        received.peak_in_flight = max(received.peak_in_flight, received.in_flight)
+        try:
+            return await self._put_image(request)
+        finally:
+            received.in_flight -= 1
+
+    async def _put_image(self, request: web.Request) -> web.StreamResponse:
+        if self.config.latency_seconds:
+            await asyncio.sleep(self.config.latency_seconds)
+        if request.headers.get("x-api-key") != self.config.api_key:
+            return self._answer(
+                "forbidden", web.json_response({"message": "Forbidden"}, status=403)
+            )
+        if (request.content_length or 0) > GATEWAY_LIMIT_BYTES:
+            return self._answer(
+                "too_large", web.Response(status=413, text="Request Entity Too Large")
+            )
+        try:
+            form = await _read_form(request)
+            submission_id, images = self._check(form)
+        except _Refusal as refusal:
+            body = {"errorCode": refusal.error_code, "message": refusal.message}
+            return self._answer(refusal.error_code, web.json_response(body, status=400))
+        self.received.requests_by_submission[submission_id] += 1
+        attempt = self.received.requests_by_submission[submission_id]
+        fault = self.config.faults(submission_id, attempt)
+        if fault is not None:
+            return await self._fault(request, fault)
+        self.received.accepted[submission_id] = {
+            **self.received.accepted.get(submission_id, {}),
+            **{name: hashlib.sha256(content).hexdigest() for name, content in images.items()},
+        }
+        return self._answer("ok", web.json_response({"message": "complete to update image."}))
+
+    def _check(self, form: MultiDict[str]) -> tuple[str, dict[str, bytes]]:
+        submission_id = form.get(SUBMISSION_ID, "")
+        admin = form.get(ADMIN, "")
+        if not submission_id or not admin:
+            raise _Refusal("missing_data", "Required input data is missing.")
+        if self.config.admins and admin not in self.config.admins:
+            raise _Refusal("invalid_admin", "Invalid admin.")
+        if self.config.submissions is not None and submission_id not in self.config.submissions:
+            raise _Refusal("invalid_submission", "Invalid submission.")
+        present = [name for name in IMAGE_FIELDS if form.get(name)]
+        if not present:
+            raise _Refusal("invalid_data", "At least one image parameter is required.")
+        id_type = form.get(ID_TYPE, "")
+        if ID_DOCUMENT_FIELDS.intersection(present) and not id_type:
+            raise _Refusal(
+                "missing_data", "The idType is required when submit idImage or idBackImage."
+            )
+        if id_type and id_type not in DOCUMENTED_ID_TYPES:
+            raise _Refusal("invalid_idType", "Invalid IdType.")
+        return submission_id, {name: _decode_image(form[name]) for name in present}
+
+    async def _fault(self, request: web.Request, fault: Fault) -> web.StreamResponse:
+        if fault is Fault.PROCESSING_ERROR:
+            body = {"errorCode": "processing_error", "message": "Failed to put image."}
+            return self._answer(fault, web.json_response(body, status=400))
+        if fault is Fault.THROTTLED:
+            headers = {"Retry-After": str(self.config.retry_after_seconds)}
+            return self._answer(
+                fault,
+                web.json_response({"message": "Too Many Requests"}, status=429, headers=headers),
+            )
+        if fault is Fault.BAD_GATEWAY:
+            html = "<html><body><h1>502 Bad Gateway</h1></body></html>"
+            return self._answer(
+                fault, web.Response(status=502, text=html, content_type="text/html")
+            )
+        if fault is Fault.UNAVAILABLE:
+            return self._answer(fault, web.Response(status=503))
+        if fault is Fault.DROP:
+            self.received.answers[fault] += 1
+            if request.transport is not None:
+                request.transport.close()
+            raise asyncio.CancelledError  # nothing more to say on a closed connection
+        await asyncio.sleep(self.config.slow_seconds)
+        return self._answer(fault, web.json_response({"message": "complete to update image."}))
+
+    def _answer(self, label: str, response: web.StreamResponse) -> web.StreamResponse:
+        self.received.answers[label] += 1
+        return response
+
+
+async def _read_form(request: web.Request) -> MultiDict[str]:
+    if request.content_type != "multipart/form-data":
+        raise _Refusal("invalid_payload", "Fail to parse the input data.")
+    form: MultiDict[str] = MultiDict()
+    try:
+        reader = await request.multipart()
+        while (part := await reader.next()) is not None:
+            # A file upload (a filename) or a nested multipart is not a plain text field.
+            if not isinstance(part, BodyPartReader) or part.filename is not None or not part.name:
+                raise _Refusal("invalid_payload", "Fail to parse the input data.")
+            content = await part.read()
+            form.add(part.name, content.decode("utf-8"))
+    except (ValueError, UnicodeDecodeError, AssertionError):
+        raise _Refusal("invalid_payload", "Fail to parse the input data.") from None
+    return form
+
+
+def _decode_image(text: str) -> bytes:
+    try:
+        content = base64.b64decode(text, validate=True)
+    except binascii.Error:
+        raise _Refusal("invalid_payload", "Fail to parse the input data.") from None
+    if not (content.startswith(JPEG_MAGIC) or content.startswith(PNG_MAGIC)):
+        raise _Refusal("invalid_payload", "Fail to parse the input data.")
+    return content
+
+
+@dataclass(frozen=True, slots=True)
+class RunningMockServer:
+    """A started mock server: where it listens and what it has received."""
+
+    url: str
+    received: Received
+
+
+@asynccontextmanager
+async def running_mock_server(
+    config: MockConfig, *, host: str = "127.0.0.1", port: int = 0
+) -> AsyncIterator[RunningMockServer]:
+    """Serve on `host`:`port` (0 picks a free port) until the block ends."""
+    received = Received()
+    runner = web.AppRunner(create_app(config, received), shutdown_timeout=0.5)
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, host, port)
+        await site.start()
+        bound_host, bound_port = runner.addresses[0][:2]
+        url_host = f"[{bound_host}]" if ":" in bound_host else bound_host
+        yield RunningMockServer(url=f"http://{url_host}:{bound_port}", received=received)
+    finally:
+        await runner.cleanup()

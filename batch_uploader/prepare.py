@@ -1,0 +1,114 @@
+"""From a manifest row to a request that is ready to send, or the reason it cannot be sent.
+
+`plan_row` checks what the row says without touching files. `measure_row` (for `validate`)
+and `load_row` (for `run`) check the files; they block and belong in a worker thread.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from batch_uploader.images import base64_length, check_suffix, encode_image, image_size, read_image
+from batch_uploader.models import (
+    ADMIN,
+    ID_DOCUMENT_FIELDS,
+    ID_TYPE,
+    SUBMISSION_ID,
+    InvalidRowError,
+    ManifestRow,
+)
+from batch_uploader.multipart import FormFields, form_size
+from batch_uploader.settings import RowRules
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RowPlan:
+    """A row whose fields are complete: its text fields and the image files to send."""
+
+    row: ManifestRow
+    text_fields: tuple[tuple[str, bytes], ...]
+    images: tuple[tuple[str, Path], ...]
+
+
+def plan_row(row: ManifestRow, rules: RowRules, *, manifest_dir: Path) -> RowPlan:
+    """Check a row's fields and resolve its image paths; raise `InvalidRowError` if invalid."""
+    if row.problem is not None:
+        raise InvalidRowError(row.problem.code, row.problem.message)
+    values = row.values
+    if not row.submission_id:
+        raise InvalidRowError("missing_submission_id", f"line {row.line}: submissionId is empty")
+    admin = values.get(ADMIN) or rules.admin
+    if not admin:
+        raise InvalidRowError(
+            "missing_admin",
+            f"line {row.line}: no admin; set it in the row, in the manifest's defaults, "
+            "or with --admin / ARGOS_ADMIN",
+        )
+    fields = row.image_fields
+    if not fields:
+        raise InvalidRowError("no_images", f"line {row.line}: no image field is set")
+    id_type = values.get(ID_TYPE)
+    if id_type is None and ID_DOCUMENT_FIELDS.intersection(fields):
+        raise InvalidRowError(
+            "missing_id_type", f"line {row.line}: idImage/idBackImage need idType; add it"
+        )
+    text_fields = [(SUBMISSION_ID, row.submission_id), (ADMIN, admin)]
+    if id_type is not None:
+        text_fields.append((ID_TYPE, id_type))
+    folder = rules.base_dir if rules.base_dir is not None else manifest_dir
+    images = tuple((name, _resolve(values[name], folder, rules.base_dir)) for name in fields)
+    return RowPlan(
+        row=row,
+        text_fields=tuple((name, value.encode()) for name, value in text_fields),
+        images=images,
+    )
+
+
+def measure_row(plan: RowPlan, rules: RowRules) -> int:
+    """Check every image file of the plan without reading it whole; return the request size."""
+    lengths = [(name, base64_length(image_size(path))) for name, path in plan.images]
+    return _check_size(plan, lengths, rules)
+
+
+def load_row(plan: RowPlan, rules: RowRules) -> FormFields:
+    """Read and encode every image of the plan (each file read once): the request's fields."""
+    encoded: list[tuple[str, bytes]] = []
+    budget = rules.max_request_bytes
+    for name, path in plan.images:
+        # A file that alone breaks the budget is refused without being read.
+        content = read_image(path, max_size=budget * 3 // 4)
+        encoded.append((name, encode_image(content)))
+    _check_size(plan, [(name, len(value)) for name, value in encoded], rules)
+    return [*plan.text_fields, *encoded]
+
+
+def _check_size(plan: RowPlan, lengths: list[tuple[str, int]], rules: RowRules) -> int:
+    size = form_size(plan.text_fields, lengths)
+    if size > rules.max_request_bytes:
+        raise InvalidRowError(
+            "too_large",
+            f"line {plan.row.line}: the request would be {size:,} bytes, over the limit of "
+            f"{rules.max_request_bytes:,} (--max-request-bytes); send fewer or smaller images",
+        )
+    return size
+
+
+def _resolve(text: str, folder: Path, base_dir: Path | None) -> Path:
+    path = folder / text
+    check_suffix(path)
+    if base_dir is None:
+        return path
+    try:
+        real = path.resolve()
+    except (OSError, RuntimeError):  # RuntimeError: a symlink loop, before Python 3.13
+        raise InvalidRowError(
+            "file_not_found", f"{path} cannot be resolved (a link loop?)"
+        ) from None
+    if not real.is_relative_to(base_dir.resolve()):
+        raise InvalidRowError(
+            "outside_base_dir",
+            f"{text} resolves to {real}, outside --base-dir {base_dir}; "
+            "move the file or change --base-dir",
+        )
+    return real

@@ -1,0 +1,112 @@
+"""Which answers are worth another attempt, how long to wait, and the retry loop itself.
+
+The loop does no logging: it hands a `RetryEvent` to a hook, and the caller decides.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from tenacity import AsyncRetrying, RetryCallState, retry_if_result, stop_after_attempt
+from tenacity.wait import wait_base, wait_random_exponential
+
+from batch_uploader.models import Answer
+from batch_uploader.settings import RetryPolicy
+
+# errorCodes from API.md that no retry can fix; processing_error is the one that can.
+NON_RETRYABLE_ERROR_CODES = frozenset(
+    {
+        "invalid_payload",
+        "missing_data",
+        "invalid_project",
+        "invalid_admin",
+        "invalid_submission",
+        "invalid_data",
+        "invalid_idType",
+    }
+)
+RETRYABLE_ERROR_CODES = frozenset({"processing_error", "network_error", "timeout"})
+RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
+
+
+def is_retryable(answer: Answer) -> bool:
+    """Decide on `errorCode` first: the API sends processing_error with HTTP 400."""
+    if answer.accepted:
+        return False
+    if answer.error_code in RETRYABLE_ERROR_CODES:
+        return True
+    if answer.error_code in NON_RETRYABLE_ERROR_CODES:
+        return False
+    return answer.http_status in RETRYABLE_STATUSES
+
+
+@dataclass(frozen=True, slots=True)
+class RetryEvent:
+    """An attempt failed in a retryable way and another will follow after `wait` seconds."""
+
+    attempt: int
+    wait: float
+    answer: Answer
+
+
+class WaitRetryAfterOrJitter(wait_base):
+    """Full-jitter exponential backoff, replaced by the server's Retry-After when it sent one."""
+
+    def __init__(self, policy: RetryPolicy) -> None:
+        self._backoff = wait_random_exponential(multiplier=policy.initial_wait, max=policy.max_wait)
+
+    def __call__(self, retry_state: RetryCallState) -> float:
+        outcome = retry_state.outcome
+        if outcome is not None and not outcome.failed:
+            answer = outcome.result()
+            if isinstance(answer, Answer) and answer.retry_after is not None:
+                return answer.retry_after
+        return float(self._backoff(retry_state))
+
+
+def _last_answer(state: RetryCallState) -> Answer:
+    """When attempts run out, the row ends with the last answer rather than an exception."""
+    assert state.outcome is not None  # noqa: S101 (called only after an attempt)
+    answer: Answer = state.outcome.result()
+    return answer
+
+
+@dataclass(frozen=True, slots=True)
+class Attempts:
+    """The last answer of a row and how many HTTP attempts it took."""
+
+    answer: Answer
+    count: int
+
+
+async def send_with_retries(
+    send: Callable[[], Awaitable[Answer]],
+    policy: RetryPolicy,
+    *,
+    sleep: Callable[[float], Awaitable[None]],
+    on_retry: Callable[[RetryEvent], None],
+) -> Attempts:
+    """Call `send` until its answer is final or `policy.max_attempts` are spent."""
+    count = 0
+
+    async def attempt() -> Answer:
+        nonlocal count
+        count += 1
+        return await send()
+
+    def before_sleep(state: RetryCallState) -> None:
+        assert state.outcome is not None  # noqa: S101 (tenacity sleeps only after an outcome)
+        wait = state.next_action.sleep if state.next_action else 0.0
+        on_retry(RetryEvent(attempt=state.attempt_number, wait=wait, answer=state.outcome.result()))
+
+    retrying = AsyncRetrying(
+        retry=retry_if_result(is_retryable),
+        stop=stop_after_attempt(policy.max_attempts),
+        wait=WaitRetryAfterOrJitter(policy),
+        sleep=sleep,
+        before_sleep=before_sleep,
+        retry_error_callback=_last_answer,
+    )
+    answer: Answer = await retrying(attempt)
+    return Attempts(answer=answer, count=count)

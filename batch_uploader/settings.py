@@ -1,0 +1,93 @@
+"""Frozen, keyword-only settings of a run and of its retry policy."""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from batch_uploader.errors import ConfigurationError, InsecureBaseUrlError
+
+DEFAULT_BASE_URL = "https://rest-api.argosidentity.com"
+# API Gateway's payload limit (API.md): a bigger request would only earn a 413.
+DEFAULT_MAX_REQUEST_BYTES = 10_000_000
+
+
+@dataclass(frozen=True, kw_only=True)
+class RetryPolicy:
+    """How often to try a request and how long to wait between tries.
+
+    Waits are exponential with full jitter: before try n+1 a random time in
+    [0, min(max_wait, initial_wait * 2**(n-1))]; a Retry-After answer replaces it.
+    """
+
+    max_attempts: int = 5
+    initial_wait: float = 0.5
+    max_wait: float = 30.0
+
+    def __post_init__(self) -> None:
+        if self.max_attempts < 1:
+            raise ConfigurationError("--max-attempts must be at least 1")
+        if self.initial_wait < 0 or self.max_wait < 0:
+            raise ConfigurationError("retry waits cannot be negative")
+
+
+@dataclass(frozen=True, kw_only=True)
+class RowRules:
+    """What a row needs to be sendable, beyond what the manifest says."""
+
+    admin: str | None = None
+    base_dir: Path | None = None
+    max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES
+
+    def __post_init__(self) -> None:
+        if self.max_request_bytes < 1:
+            raise ConfigurationError("--max-request-bytes must be a positive number of bytes")
+        if self.base_dir is not None and not self.base_dir.is_dir():
+            raise ConfigurationError(f"--base-dir {self.base_dir} is not a folder")
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunSettings:
+    """Everything `upload_manifest` needs besides the manifest itself."""
+
+    api_key: str = field(repr=False)
+    base_url: str = DEFAULT_BASE_URL
+    rules: RowRules = field(default_factory=RowRules)
+    report_path: Path | None = None
+    overwrite: bool = False
+    concurrency: int = 8
+    timeout: float = 60.0
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+
+    def __post_init__(self) -> None:
+        if not self.api_key.strip():
+            raise ConfigurationError("the API key is empty")
+        if self.concurrency < 1:
+            raise ConfigurationError("--concurrency must be at least 1")
+        if self.timeout <= 0:
+            raise ConfigurationError("--timeout must be a positive number of seconds")
+        check_base_url(self.base_url)
+
+
+def check_base_url(base_url: str) -> None:
+    """Refuse a base URL that would carry images and the key in clear text off this machine."""
+    parts = urlsplit(base_url)
+    if parts.scheme == "https" and parts.hostname:
+        return
+    if parts.scheme == "http" and parts.hostname and _is_loopback(parts.hostname):
+        return
+    raise InsecureBaseUrlError(
+        f"--base-url {base_url!r} is refused: use https:// (plain http:// is allowed only for "
+        "a loopback host such as 127.0.0.1 or localhost, e.g. the mock server)"
+    )
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

@@ -1,0 +1,92 @@
+"""Counting a run as it goes, and the summary it ends with."""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from batch_uploader.models import RowResult, Status
+
+# Latencies are kept as counts in buckets 2 % wide, so memory stays flat over millions of
+# requests while percentiles stay within 2 %.
+_BUCKET_GROWTH = math.log(1.02)
+
+
+class LatencyHistogram:
+    """Request latencies in logarithmic buckets, for percentiles in constant memory."""
+
+    def __init__(self) -> None:
+        self._buckets: Counter[int] = Counter()
+        self._count = 0
+
+    def add(self, seconds: float) -> None:
+        milliseconds = max(seconds * 1000.0, 0.001)
+        self._buckets[round(math.log(milliseconds) / _BUCKET_GROWTH)] += 1
+        self._count += 1
+
+    def percentile(self, fraction: float) -> float | None:
+        """Latency in milliseconds below which `fraction` of the requests fall."""
+        if self._count == 0:
+            return None
+        rank = max(1, math.ceil(fraction * self._count))
+        seen = 0
+        for bucket in sorted(self._buckets):
+            seen += self._buckets[bucket]
+            if seen >= rank:
+                return math.exp(bucket * _BUCKET_GROWTH)
+        raise AssertionError("unreachable: ranks never exceed the count")
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunSummary:
+    """What a run came to: returned by `upload_manifest`, printed by the CLI."""
+
+    rows_by_status: dict[Status, int]
+    requests: int
+    retries: int
+    elapsed_seconds: float
+    latency_p50_ms: float | None
+    latency_p95_ms: float | None
+    report_path: Path
+
+    @property
+    def rows(self) -> int:
+        return sum(self.rows_by_status.values())
+
+    @property
+    def rows_per_second(self) -> float:
+        return self.rows / self.elapsed_seconds if self.elapsed_seconds > 0 else 0.0
+
+    @property
+    def all_ok(self) -> bool:
+        return self.rows_by_status.get(Status.OK, 0) == self.rows
+
+
+@dataclass
+class RunStats:
+    """Mutable counters a run updates as rows and requests finish."""
+
+    rows_by_status: Counter[Status] = field(default_factory=Counter)
+    requests: int = 0
+    retries: int = 0
+    latencies: LatencyHistogram = field(default_factory=LatencyHistogram)
+
+    def add_result(self, result: RowResult) -> None:
+        self.rows_by_status[result.status] += 1
+
+    def add_request(self, seconds: float) -> None:
+        self.requests += 1
+        self.latencies.add(seconds)
+
+    def summary(self, *, elapsed_seconds: float, report_path: Path) -> RunSummary:
+        return RunSummary(
+            rows_by_status={status: self.rows_by_status[status] for status in Status},
+            requests=self.requests,
+            retries=self.retries,
+            elapsed_seconds=elapsed_seconds,
+            latency_p50_ms=self.latencies.percentile(0.50),
+            latency_p95_ms=self.latencies.percentile(0.95),
+            report_path=report_path,
+        )

@@ -1,0 +1,88 @@
+"""Shared fixtures: image files with real magic numbers, manifests, a mock server in a thread."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future
+from pathlib import Path
+
+import pytest
+
+from batch_uploader.mock_server import MockConfig, RunningMockServer, running_mock_server
+
+JPEG_HEADER = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00"
+PNG_HEADER = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR"
+API_KEY = "test-key-5f0c2a9e71d84b36"
+
+ImageMaker = Callable[..., bytes]
+
+
+@pytest.fixture
+def make_image(tmp_path: Path) -> ImageMaker:
+    """Write an image file under tmp_path: a real JPEG/PNG header and random bytes after it."""
+
+    def make(name: str, *, size: int = 3000, kind: str | None = None) -> bytes:
+        kind = kind or ("png" if name.lower().endswith(".png") else "jpeg")
+        header = PNG_HEADER if kind == "png" else JPEG_HEADER
+        content = header + os.urandom(max(size - len(header), 0))
+        path = tmp_path / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(content)
+        return content
+
+    return make
+
+
+@pytest.fixture
+def write_manifest(tmp_path: Path) -> Callable[[str, str], Path]:
+    """Write manifest text to tmp_path/NAME and return its path."""
+
+    def write(name: str, text: str) -> Path:
+        path = tmp_path / name
+        path.write_text(text, encoding="utf-8")
+        return path
+
+    return write
+
+
+class ServerThread:
+    """The mock server on its own event loop in a thread, for tests that call asyncio.run."""
+
+    def __init__(self, config: MockConfig) -> None:
+        self._config = config
+        self._loop = asyncio.new_event_loop()
+        self._started: Future[RunningMockServer] = Future()
+        self._stop = asyncio.Event()
+        self._thread = threading.Thread(target=self._loop.run_until_complete, args=(self._serve(),))
+
+    async def _serve(self) -> None:
+        async with running_mock_server(self._config) as server:
+            self._started.set_result(server)
+            await self._stop.wait()
+
+    def __enter__(self) -> RunningMockServer:
+        self._thread.start()
+        return self._started.result(timeout=10)
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._loop.call_soon_threadsafe(self._stop.set)
+        self._thread.join(timeout=10)
+        self._loop.close()
+
+
+@pytest.fixture
+def server_in_thread() -> Iterator[Callable[[MockConfig], RunningMockServer]]:
+    """Start mock servers in threads; all stop when the test ends."""
+    threads: list[ServerThread] = []
+
+    def start(config: MockConfig) -> RunningMockServer:
+        thread = ServerThread(config)
+        threads.append(thread)
+        return thread.__enter__()
+
+    yield start
+    for thread in threads:
+        thread.__exit__()

@@ -1,0 +1,234 @@
+"""The `batch-uploader` command in-process: exit codes, messages, and what it never prints."""
+
+from __future__ import annotations
+
+import base64
+import csv
+import re
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+from batch_uploader.cli import cli
+from batch_uploader.mock_server import Fault, MockConfig, RunningMockServer
+
+from .conftest import API_KEY, ImageMaker
+
+REPO = Path(__file__).resolve().parent.parent
+EXAMPLES = REPO / "manifests"
+StartServer = Callable[[MockConfig], RunningMockServer]
+
+
+def invoke(*args: str, env: dict[str, str] | None = None) -> Result:
+    environment = {"ARGOS_API_KEY": API_KEY, "ARGOS_BASE_URL": "", "ARGOS_ADMIN": ""}
+    environment.update(env or {})
+    # An empty value unsets the variable for click.
+    unset = {name: None for name, value in environment.items() if not value}
+    return CliRunner().invoke(cli, list(args), env={**environment, **unset})
+
+
+@pytest.fixture
+def server(server_in_thread: StartServer) -> RunningMockServer:
+    return server_in_thread(MockConfig(api_key=API_KEY))
+
+
+@pytest.mark.parametrize("command", [[], ["run"], ["validate"]])
+def test_every_command_has_help(command: list[str]) -> None:
+    result = invoke(*command, "--help")
+    assert result.exit_code == 0
+    assert "Usage: " in result.output
+    assert len(result.output.splitlines()) > 5
+
+
+def test_python_dash_m_is_the_same_program() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "batch_uploader", "--help"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0
+    assert "validate" in result.stdout
+
+
+def test_run_uploads_the_example_manifest(
+    server: RunningMockServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    result = invoke("run", str(EXAMPLES / "example.csv"), "--base-url", server.url)
+    assert result.exit_code == 0, result.output
+    report = tmp_path / "example.report.csv"
+    with report.open(newline="") as file:
+        lines = list(csv.DictReader(file))
+    assert [line["status"] for line in lines] == ["ok"] * 6
+    assert "6 rows: 6 ok, 0 failed, 0 invalid, 0 cancelled" in result.stderr
+    assert "Report: example.report.csv" in result.stderr
+    assert len(server.received.accepted) == 6
+
+
+def test_yaml_example_with_defaults_uploads_too(server: RunningMockServer, tmp_path: Path) -> None:
+    report = tmp_path / "yaml.jsonl"
+    result = invoke(
+        "run", str(EXAMPLES / "example.yaml"), "--base-url", server.url, "--report", str(report)
+    )
+    assert result.exit_code == 0, result.output
+    assert len(report.read_text().splitlines()) == 6
+
+
+def test_failed_or_invalid_rows_exit_1(
+    server_in_thread: StartServer, tmp_path: Path, make_image: ImageMaker
+) -> None:
+    server = server_in_thread(
+        MockConfig(api_key=API_KEY, faults=lambda submission, attempt: Fault.PROCESSING_ERROR)
+    )
+    make_image("s.png")
+    manifest = tmp_path / "m.csv"
+    manifest.write_text("submissionId,selfieImage\ns1,s.png\ns2,missing.png\n")
+    result = invoke(
+        "run", str(manifest), "--base-url", server.url, "--admin", "a@x.io",
+        "--max-attempts", "2", "--report", str(tmp_path / "r.csv"),
+    )  # fmt: skip
+    assert result.exit_code == 1
+    assert "row 1 (s1): failed processing_error: Failed to put image." in result.stderr
+    assert "row 2 (s2): invalid file_not_found" in result.stderr
+    assert "attempt 1 got processing_error; retrying" in result.stderr
+
+
+def test_missing_api_key_exits_2_and_sends_nothing(
+    server: RunningMockServer, tmp_path: Path
+) -> None:
+    result = invoke(
+        "run", str(EXAMPLES / "example.csv"), "--base-url", server.url,
+        "--report", str(tmp_path / "r.csv"), env={"ARGOS_API_KEY": ""},
+    )  # fmt: skip
+    assert result.exit_code == 2
+    assert "no API key: set ARGOS_API_KEY or pass --api-key-file" in result.stderr
+    assert server.received.requests == 0
+    assert not (tmp_path / "r.csv").exists()
+
+
+def test_api_key_file_first_line_is_the_key(server: RunningMockServer, tmp_path: Path) -> None:
+    key_file = tmp_path / "key"
+    key_file.write_text(f"{API_KEY}\nsecond line ignored\n")
+    result = invoke(
+        "run", str(EXAMPLES / "example.csv"), "--base-url", server.url,
+        "--api-key-file", str(key_file), "--report", str(tmp_path / "r.csv"),
+        env={"ARGOS_API_KEY": "wrong-key"},
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+
+
+@pytest.mark.parametrize(
+    "base_url",
+    ["http://rest-api.argosidentity.com", "http://10.0.0.5:8080", "ftp://127.0.0.1", "argos"],
+)
+def test_clear_text_base_url_is_refused(base_url: str, tmp_path: Path) -> None:
+    result = invoke(
+        "run", str(EXAMPLES / "example.csv"), "--base-url", base_url,
+        "--report", str(tmp_path / "r.csv"),
+    )  # fmt: skip
+    assert result.exit_code == 2
+    assert "use https://" in result.stderr
+    assert not (tmp_path / "r.csv").exists()
+
+
+def test_existing_report_is_kept_unless_overwrite(
+    server: RunningMockServer, tmp_path: Path
+) -> None:
+    report = tmp_path / "r.csv"
+    report.write_text("earlier run\n")
+    args = ["run", str(EXAMPLES / "example.csv"), "--base-url", server.url, "--report", str(report)]
+    refused = invoke(*args)
+    assert refused.exit_code == 2
+    assert "pass --overwrite" in refused.stderr
+    assert report.read_text() == "earlier run\n"
+    assert server.received.requests == 0
+    assert invoke(*args, "--overwrite").exit_code == 0
+    assert "earlier run" not in report.read_text()
+
+
+def test_resume_is_refused_clearly_for_now(tmp_path: Path) -> None:
+    result = invoke("run", str(EXAMPLES / "example.csv"), "--resume")
+    assert result.exit_code == 2
+    assert "--resume is not available" in result.stderr
+
+
+def test_unreadable_manifest_exits_2_naming_file_and_line(
+    server: RunningMockServer, tmp_path: Path
+) -> None:
+    manifest = tmp_path / "m.csv"
+    manifest.write_text("submissionId,selfie\ns1,a.png\n")
+    result = invoke(
+        "run", str(manifest), "--base-url", server.url, "--report", str(tmp_path / "r.csv")
+    )
+    assert result.exit_code == 2
+    assert f"{manifest}, line 1: unknown column 'selfie'" in result.stderr
+    assert not (tmp_path / "r.csv").exists()
+    assert server.received.requests == 0
+
+
+def test_validate_accepts_the_examples() -> None:
+    for name in ("example.csv", "example.yaml"):
+        result = invoke("validate", str(EXAMPLES / name))
+        assert result.exit_code == 0, result.output
+        assert "6 rows: 6 valid, 0 invalid, 0 warnings" in result.output
+
+
+def test_validate_lists_problems_and_warnings_by_row(
+    tmp_path: Path, make_image: ImageMaker
+) -> None:
+    make_image("a.jpg")
+    manifest = tmp_path / "m.csv"
+    manifest.write_text(
+        "submissionId,admin,idType,idImage\n"
+        "s1,a@x.io,drvlic,a.jpg\n"
+        "s1,a@x.io,passport,a.jpg\n"
+        "s3,a@x.io,passport,gone.jpg\n"
+        "s4,,passport,a.jpg\n"
+    )
+    result = invoke("validate", str(manifest))
+    assert result.exit_code == 1
+    out = result.output
+    assert "row 1 (line 2, s1): warning: idType 'drvlic' is not in the vendor's documented" in out
+    assert "row 2 (line 3, s1): warning: idImage of s1 is also set in row 1" in out
+    assert "row 3 (line 4, s3): invalid file_not_found:" in out
+    assert "row 4 (line 5, s4): invalid missing_admin:" in out
+    assert "4 rows: 2 valid, 2 invalid, 2 warnings" in out
+
+
+def test_validate_exits_2_for_a_file_that_is_not_a_manifest(tmp_path: Path) -> None:
+    manifest = tmp_path / "m.yaml"
+    manifest.write_text("submissions: 3\n")
+    result = invoke("validate", str(manifest))
+    assert result.exit_code == 2
+    assert "line 1: 'submissions' must be a list" in result.stderr
+
+
+def test_key_and_image_data_never_appear_in_output_or_report(
+    server_in_thread: StartServer, tmp_path: Path, make_image: ImageMaker
+) -> None:
+    faults = {"s2": Fault.PROCESSING_ERROR, "s3": Fault.BAD_GATEWAY}
+    server = server_in_thread(
+        MockConfig(api_key=API_KEY, faults=lambda submission, attempt: faults.get(submission))
+    )
+    images = [make_image(f"{name}.png") for name in ("a", "b", "c")]
+    manifest = tmp_path / "m.csv"
+    manifest.write_text("submissionId,selfieImage\ns1,a.png\ns2,b.png\ns3,c.png\ns4,missing.png\n")
+    report = tmp_path / "r.jsonl"
+    result = invoke(
+        "run", str(manifest), "--base-url", server.url, "--admin", "a@x.io",
+        "--max-attempts", "2", "--report", str(report),
+    )  # fmt: skip
+    assert result.exit_code == 1
+    everything = result.stdout + result.stderr + report.read_text()
+    assert API_KEY not in everything
+    for content in images:
+        encoded = base64.b64encode(content).decode()
+        runs = {encoded[start : start + 40] for start in range(0, len(encoded) - 40, 20)}
+        assert not any(run in everything for run in runs)
+        assert content.decode("latin-1")[8:48] not in everything
+    assert not re.search(r"[A-Za-z0-9+/]{40,}", everything)

@@ -1,0 +1,125 @@
+"""The report file: columns, formats, line-by-line flushing, mode 0600, no silent replacing."""
+
+from __future__ import annotations
+
+import csv
+import json
+import stat
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from batch_uploader.errors import ReportExistsError
+from batch_uploader.models import RowResult, Status
+from batch_uploader.report import REPORT_COLUMNS, default_report_path, open_report
+
+FAILED = RowResult(
+    row=3,
+    submission_id="sub-3",
+    fields=("idImage", "idBackImage"),
+    status=Status.FAILED,
+    http_status=400,
+    error_code="processing_error",
+    message="Failed to put image.",
+    attempts=5,
+    elapsed_ms=1234,
+    finished_at=datetime(2026, 11, 27, 10, 0, 1, 500000, tzinfo=UTC),
+)
+INVALID = RowResult(
+    row=4,
+    submission_id="sub-4",
+    fields=("selfieImage",),
+    status=Status.INVALID,
+    error_code="file_not_found",
+    message="a.png does not exist",
+    finished_at=datetime(2026, 11, 27, 10, 0, 2, tzinfo=UTC),
+)
+
+
+def test_csv_report_has_the_columns_in_order(tmp_path: Path) -> None:
+    path = tmp_path / "r.csv"
+    with open_report(path, overwrite=False) as report:
+        report.write(FAILED)
+        report.write(INVALID)
+    with path.open(newline="") as file:
+        lines = list(csv.reader(file))
+    assert (
+        tuple(lines[0])
+        == REPORT_COLUMNS
+        == (
+            "row",
+            "submissionId",
+            "fields",
+            "status",
+            "httpStatus",
+            "errorCode",
+            "message",
+            "attempts",
+            "elapsedMs",
+            "finishedAt",
+        )
+    )
+    assert lines[1] == [
+        "3",
+        "sub-3",
+        "idImage;idBackImage",
+        "failed",
+        "400",
+        "processing_error",
+        "Failed to put image.",
+        "5",
+        "1234",
+        "2026-11-27T10:00:01.500Z",
+    ]
+    assert lines[2][3:8] == ["invalid", "", "file_not_found", "a.png does not exist", "0"]
+
+
+def test_jsonl_report_has_the_same_keys(tmp_path: Path) -> None:
+    path = tmp_path / "r.JSONL"
+    with open_report(path, overwrite=False) as report:
+        report.write(INVALID)
+    (line,) = path.read_text().splitlines()
+    record = json.loads(line)
+    assert tuple(record) == REPORT_COLUMNS
+    assert record["row"] == 4
+    assert record["httpStatus"] is None
+    assert record["status"] == "invalid"
+
+
+def test_each_line_is_on_disk_as_soon_as_it_is_written(tmp_path: Path) -> None:
+    path = tmp_path / "r.csv"
+    with open_report(path, overwrite=False) as report:
+        report.write(FAILED)
+        assert len(path.read_text().splitlines()) == 2
+        report.write(INVALID)
+        assert len(path.read_text().splitlines()) == 3
+
+
+def test_report_is_created_private(tmp_path: Path) -> None:
+    path = tmp_path / "r.csv"
+    with open_report(path, overwrite=False):
+        pass
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+def test_existing_report_is_refused_without_overwrite(tmp_path: Path) -> None:
+    path = tmp_path / "r.csv"
+    path.write_text("keep me")
+    with pytest.raises(ReportExistsError, match="--overwrite"):
+        open_report(path, overwrite=False)
+    assert path.read_text() == "keep me"
+
+
+def test_overwrite_replaces_and_makes_it_private(tmp_path: Path) -> None:
+    path = tmp_path / "r.csv"
+    path.write_text("old line\n" * 10)
+    path.chmod(0o644)
+    with open_report(path, overwrite=True) as report:
+        report.write(INVALID)
+    assert "old line" not in path.read_text()
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+def test_default_report_name_is_the_manifest_stem_here() -> None:
+    assert default_report_path(Path("/data/nightly.yaml")) == Path("nightly.report.csv")
