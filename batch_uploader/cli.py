@@ -3,19 +3,25 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
 import click
 
+from batch_uploader.demo import DEMO_PROCESSING_ERROR_RATE, run_demo
 from batch_uploader.engine import upload_manifest
 from batch_uploader.errors import BatchUploaderError, ConfigurationError, MissingApiKeyError
-from batch_uploader.models import ManifestRow, RowResult, Status
-from batch_uploader.retry import RetryEvent
+from batch_uploader.manifest import count_rows
+from batch_uploader.mock_cli import mock_server
+from batch_uploader.mock_server import RunningMockServer
+from batch_uploader.progress import LoggingObserver, Observers, Progress
 from batch_uploader.settings import (
+    API_KEY_ENV,
     DEFAULT_BASE_URL,
     DEFAULT_MAX_REQUEST_BYTES,
     RetryPolicy,
@@ -28,7 +34,6 @@ from batch_uploader.validate import RowCheck, validate_manifest
 EXIT_OK = 0
 EXIT_ROWS_FAILED = 1
 EXIT_CONFIGURATION = 2
-API_KEY_ENV = "ARGOS_API_KEY"
 
 logger = logging.getLogger("batch_uploader")
 
@@ -56,6 +61,8 @@ def main() -> None:
     cli(prog_name="batch-uploader")
 
 
+cli.add_command(mock_server)
+
 manifest_argument = click.argument(
     "manifest", type=click.Path(dir_okay=False, path_type=Path), metavar="MANIFEST"
 )
@@ -69,6 +76,9 @@ base_dir_option = click.option(
     "--base-dir",
     type=click.Path(file_okay=False, path_type=Path),
     help="Resolve image paths against DIR and refuse any that lead outside it.",
+)
+quiet_option = click.option(
+    "--quiet", is_flag=True, help="No progress bar or progress lines; problems are still logged."
 )
 max_request_bytes_option = click.option(
     "--max-request-bytes",
@@ -132,6 +142,7 @@ max_request_bytes_option = click.option(
     "--resume", is_flag=True, help="Continue from an existing report (not available yet)."
 )
 @click.option("--overwrite", is_flag=True, help="Replace an existing report.")
+@quiet_option
 def run(
     *,
     manifest: Path,
@@ -146,6 +157,7 @@ def run(
     base_dir: Path | None,
     resume: bool,
     overwrite: bool,
+    quiet: bool,
 ) -> None:
     """Upload every row of MANIFEST and write a report line per row.
 
@@ -167,9 +179,29 @@ def run(
         timeout=timeout,
         retry=RetryPolicy(max_attempts=max_attempts),
     )
-    summary = asyncio.run(upload_manifest(manifest, settings, observer=LoggingObserver()))
+    progress = Progress.for_stream(sys.stderr, quiet=quiet)
+    summary = asyncio.run(_upload_with_progress(manifest, settings, progress))
     _print_summary(summary)
     raise click.exceptions.Exit(EXIT_OK if summary.all_ok else EXIT_ROWS_FAILED)
+
+
+async def _upload_with_progress(
+    manifest: Path, settings: RunSettings, progress: Progress
+) -> RunSummary:
+    async def count() -> None:
+        # upload_manifest reports the same problem if the manifest cannot be read.
+        with contextlib.suppress(BatchUploaderError):
+            progress.set_total(await asyncio.to_thread(count_rows, manifest))
+
+    background = [asyncio.create_task(progress.print_lines()), asyncio.create_task(count())]
+    try:
+        with progress.showing():
+            observer = Observers(LoggingObserver(), progress)
+            return await upload_manifest(manifest, settings, observer=observer)
+    finally:
+        for task in background:
+            task.cancel()
+        await asyncio.gather(*background, return_exceptions=True)
 
 
 @cli.command()
@@ -196,30 +228,33 @@ def validate(
     raise click.exceptions.Exit(EXIT_OK if summary.all_valid else EXIT_ROWS_FAILED)
 
 
-class LoggingObserver:
-    """Logs failed and invalid rows as warnings and each retry as information."""
+@cli.command()
+@quiet_option
+def demo(*, quiet: bool) -> None:
+    """Upload the bundled example manifest to an in-process mock server.
 
-    def on_row_finished(self, result: RowResult) -> None:
-        if result.status is not Status.OK:
-            logger.warning(
-                "row %d (%s): %s %s: %s",
-                result.row,
-                result.submission_id or "no submissionId",
-                result.status.value,
-                result.error_code,
-                result.message,
-            )
+    No API key or configuration needed: the mock server starts on a free loopback port
+    and fails some requests with processing_error, so the retries show.
+    """
+    report_path = Path(tempfile.mkdtemp(prefix="batch-uploader-demo-")) / "example.report.csv"
+    progress = Progress.for_stream(sys.stderr, quiet=quiet)
 
-    def on_retry(self, row: ManifestRow, event: RetryEvent) -> None:
-        answer = event.answer
-        logger.info(
-            "row %d (%s): attempt %d got %s; retrying in %.1f s",
-            row.row,
-            row.submission_id,
-            event.attempt,
-            answer.error_code or answer.http_status,
-            event.wait,
+    def announce(server: RunningMockServer) -> None:
+        rate = f"{DEMO_PROCESSING_ERROR_RATE:.0%}"
+        click.echo(
+            f"Demo: mock Argos server on {server.url}, answering {rate} of requests "
+            "with processing_error",
+            err=True,
         )
+
+    async def demo_run() -> RunSummary:
+        with progress.showing():
+            observer = Observers(LoggingObserver(), progress)
+            return await run_demo(report_path=report_path, observer=observer, on_server=announce)
+
+    summary = asyncio.run(demo_run())
+    _print_summary(summary)
+    raise click.exceptions.Exit(EXIT_OK if summary.all_ok else EXIT_ROWS_FAILED)
 
 
 def _read_api_key(api_key_file: Path | None) -> str:

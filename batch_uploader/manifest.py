@@ -242,3 +242,9 @@ def _malformed(number: int, line: int, message: str) -> ManifestRow:
 
 def _has_bad_characters(text: str) -> bool:
     return BAD_CHARACTERS.search(text) is not None
+
+
+def count_rows(path: Path) -> int:
+    """How many rows the manifest has: one more pass over it, for progress and ETA."""
+    with open_manifest(path) as rows:
+        return sum(1 for _ in rows)

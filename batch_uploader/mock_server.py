@@ -11,9 +11,9 @@ import asyncio
 import base64
 import binascii
 import hashlib
-import random
+import signal
 from collections import Counter
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -50,12 +50,30 @@ class Fault(StrEnum):
 FaultPlan = Callable[[str, int], Fault | None]
 
 
-def random_faults(rate: float, seed: int | None) -> FaultPlan:
-    """`processing_error` for a seeded random fraction of the requests."""
-    chooser = random.Random(seed)  # noqa: S311 (fault injection, not cryptography)
-    return lambda submission_id, attempt: (
-        Fault.PROCESSING_ERROR if chooser.random() < rate else None
-    )
+def random_faults(rates: Mapping[Fault, float], *, seed: int = 0) -> FaultPlan:
+    """Each fault for a seeded pseudo-random fraction `rates[fault]` of the requests.
+
+    The draw depends only on (seed, submissionId, attempt), so the same run meets the same
+    faults whatever order concurrent requests arrive in.
+    """
+    if sum(rates.values()) > 1 or any(rate < 0 for rate in rates.values()):
+        raise ValueError("fault rates must be between 0 and 1 and add up to at most 1")
+
+    def plan(submission_id: str, attempt: int) -> Fault | None:
+        digest = hashlib.blake2b(f"{seed}:{submission_id}:{attempt}".encode(), digest_size=8)
+        draw = int.from_bytes(digest.digest()) / 2**64
+        for fault, rate in rates.items():
+            if draw < rate:
+                return fault
+            draw -= rate
+        return None
+
+    return plan
+
+
+def no_faults(submission_id: str, attempt: int) -> Fault | None:
+    """The default plan: every valid request is accepted."""
+    return None
 
 
 @dataclass(kw_only=True)
@@ -65,7 +83,8 @@ class MockConfig:
     api_key: str = field(repr=False)
     admins: frozenset[str] = frozenset()
     submissions: frozenset[str] | None = None
-    faults: FaultPlan = field(default=lambda submission_id, attempt: None)
+    faults: FaultPlan = no_faults
+    inactive_project: bool = False
     latency_seconds: float = 0.0
     retry_after_seconds: int = 1
     slow_seconds: float = 5.0
@@ -155,6 +174,8 @@ class _Handler:
         return self._answer("ok", web.json_response({"message": "complete to update image."}))
 
     def _check(self, form: MultiDict[str]) -> tuple[str, dict[str, bytes]]:
+        if self.config.inactive_project:
+            raise _Refusal("invalid_project", "Invalid project.")
         submission_id = form.get(SUBMISSION_ID, "")
         admin = form.get(ADMIN, "")
         if not submission_id or not admin:
@@ -256,3 +277,20 @@ async def running_mock_server(
         yield RunningMockServer(url=f"http://{url_host}:{bound_port}", received=received)
     finally:
         await runner.cleanup()
+
+
+async def serve_until_stopped(
+    config: MockConfig,
+    *,
+    host: str,
+    port: int,
+    on_ready: Callable[[RunningMockServer], None],
+) -> None:
+    """Serve until SIGINT or SIGTERM, then shut down cleanly."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signal_number in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signal_number, stop.set)
+    async with running_mock_server(config, host=host, port=port) as server:
+        on_ready(server)
+        await stop.wait()

@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 from batch_uploader.errors import ConfigurationError, InsecureBaseUrlError
 
 DEFAULT_BASE_URL = "https://rest-api.argosidentity.com"
+API_KEY_ENV = "ARGOS_API_KEY"
 # API Gateway's payload limit (API.md): a bigger request would only earn a 413.
 DEFAULT_MAX_REQUEST_BYTES = 10_000_000
 
@@ -76,7 +77,7 @@ def check_base_url(base_url: str) -> None:
     parts = urlsplit(base_url)
     if parts.scheme == "https" and parts.hostname:
         return
-    if parts.scheme == "http" and parts.hostname and _is_loopback(parts.hostname):
+    if parts.scheme == "http" and parts.hostname and is_loopback(parts.hostname):
         return
     raise InsecureBaseUrlError(
         f"--base-url {base_url!r} is refused: use https:// (plain http:// is allowed only for "
@@ -84,7 +85,8 @@ def check_base_url(base_url: str) -> None:
     )
 
 
-def _is_loopback(host: str) -> bool:
+def is_loopback(host: str) -> bool:
+    """Whether `host` names this machine's loopback interface."""
     if host == "localhost":
         return True
     try:

@@ -1,0 +1,1 @@
+"""Example manifests; installed as `batch_uploader.examples` so that `demo` can find them."""
