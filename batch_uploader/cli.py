@@ -8,13 +8,14 @@ import logging
 import os
 import sys
 import tempfile
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import click
 
-from batch_uploader.demo import DEMO_PROCESSING_ERROR_RATE, run_demo
-from batch_uploader.engine import upload_manifest
+from batch_uploader.demo import DEMO_PROCESSING_ERROR_RATE, example_manifest, run_demo
+from batch_uploader.engine import RunObserver, upload_manifest
 from batch_uploader.errors import BatchUploaderError, ConfigurationError, MissingApiKeyError
 from batch_uploader.manifest import count_rows
 from batch_uploader.mock_cli import mock_server
@@ -180,24 +181,33 @@ def run(
         retry=RetryPolicy(max_attempts=max_attempts),
     )
     progress = Progress.for_stream(sys.stderr, quiet=quiet)
-    summary = asyncio.run(_upload_with_progress(manifest, settings, progress))
+    summary = asyncio.run(
+        _watched(
+            manifest,
+            progress,
+            lambda observer: upload_manifest(manifest, settings, observer=observer),
+        )
+    )
     _print_summary(summary)
     raise click.exceptions.Exit(EXIT_OK if summary.all_ok else EXIT_ROWS_FAILED)
 
 
-async def _upload_with_progress(
-    manifest: Path, settings: RunSettings, progress: Progress
+async def _watched(
+    manifest: Path,
+    progress: Progress,
+    upload: Callable[[RunObserver], Awaitable[RunSummary]],
 ) -> RunSummary:
+    """Run `upload` with problems logged and progress shown; count the rows meanwhile."""
+
     async def count() -> None:
-        # upload_manifest reports the same problem if the manifest cannot be read.
+        # The upload reports the same problem if the manifest cannot be read.
         with contextlib.suppress(BatchUploaderError):
             progress.set_total(await asyncio.to_thread(count_rows, manifest))
 
     background = [asyncio.create_task(progress.print_lines()), asyncio.create_task(count())]
     try:
         with progress.showing():
-            observer = Observers(LoggingObserver(), progress)
-            return await upload_manifest(manifest, settings, observer=observer)
+            return await upload(Observers(LoggingObserver(), progress))
     finally:
         for task in background:
             task.cancel()
@@ -240,19 +250,21 @@ def demo(*, quiet: bool) -> None:
     progress = Progress.for_stream(sys.stderr, quiet=quiet)
 
     def announce(server: RunningMockServer) -> None:
-        rate = f"{DEMO_PROCESSING_ERROR_RATE:.0%}"
-        click.echo(
-            f"Demo: mock Argos server on {server.url}, answering {rate} of requests "
-            "with processing_error",
-            err=True,
+        logger.info(
+            "demo: mock Argos server on %s, answering %.0f%% of requests with processing_error",
+            server.url,
+            DEMO_PROCESSING_ERROR_RATE * 100,
         )
 
-    async def demo_run() -> RunSummary:
-        with progress.showing():
-            observer = Observers(LoggingObserver(), progress)
-            return await run_demo(report_path=report_path, observer=observer, on_server=announce)
-
-    summary = asyncio.run(demo_run())
+    summary = asyncio.run(
+        _watched(
+            example_manifest(),
+            progress,
+            lambda observer: run_demo(
+                report_path=report_path, observer=observer, on_server=announce
+            ),
+        )
+    )
     _print_summary(summary)
     raise click.exceptions.Exit(EXIT_OK if summary.all_ok else EXIT_ROWS_FAILED)
 
