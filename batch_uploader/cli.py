@@ -3,24 +3,30 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
+import shlex
 import sys
 import tempfile
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import click
 
 from batch_uploader.demo import DEMO_PROCESSING_ERROR_RATE, example_manifest, run_demo
-from batch_uploader.engine import RunObserver, upload_manifest
+from batch_uploader.engine import upload_manifest
 from batch_uploader.errors import BatchUploaderError, ConfigurationError, MissingApiKeyError
-from batch_uploader.manifest import count_rows
 from batch_uploader.mock_cli import mock_server
 from batch_uploader.mock_server import RunningMockServer
-from batch_uploader.progress import LoggingObserver, Observers, Progress
+from batch_uploader.models import StopReason
+from batch_uploader.output import (
+    LOG_FORMATS,
+    configure_logging,
+    stop_message,
+    summary_fields,
+    summary_text,
+)
+from batch_uploader.progress import Progress
 from batch_uploader.settings import (
     API_KEY_ENV,
     DEFAULT_BASE_URL,
@@ -29,12 +35,23 @@ from batch_uploader.settings import (
     RowRules,
     RunSettings,
 )
+from batch_uploader.sharding import Shard
 from batch_uploader.stats import RunSummary
+from batch_uploader.terminal import watched
 from batch_uploader.validate import RowCheck, validate_manifest
 
 EXIT_OK = 0
 EXIT_ROWS_FAILED = 1
 EXIT_CONFIGURATION = 2
+EXIT_STOPPED = 3
+EXIT_BUDGET_SPENT = 4
+STOP_EXIT_CODES = {
+    StopReason.CREDENTIALS_REFUSED: EXIT_STOPPED,
+    StopReason.MAX_FAILURES: EXIT_STOPPED,
+    StopReason.MAX_REQUESTS: EXIT_BUDGET_SPENT,
+    StopReason.INTERRUPTED: 130,
+    StopReason.TERMINATED: 143,
+}
 
 logger = logging.getLogger("batch_uploader")
 
@@ -54,7 +71,7 @@ class _Commands(click.Group):
 @click.version_option(package_name="batch-uploader")
 def cli() -> None:
     """Bulk-upload identity-document images to the Argos Identity API from a manifest."""
-    _configure_logging()
+    configure_logging()
 
 
 def main() -> None:
@@ -108,6 +125,12 @@ max_request_bytes_option = click.option(
     help="Requests in flight at once.",
 )
 @click.option(
+    "--rate",
+    type=click.FloatRange(min=0, min_open=True),
+    metavar="R",
+    help="At most R requests per second across the run, retries included.  [default: none]",
+)
+@click.option(
     "--timeout",
     type=click.FloatRange(min=0, min_open=True),
     default=60.0,
@@ -122,6 +145,18 @@ max_request_bytes_option = click.option(
     show_default=True,
     metavar="N",
     help="Attempts per row, the first included.",
+)
+@click.option(
+    "--max-failures",
+    type=click.IntRange(min=1),
+    metavar="N",
+    help="Stop the run once N rows have failed (exit 3).",
+)
+@click.option(
+    "--max-requests",
+    type=click.IntRange(min=0),
+    metavar="N",
+    help="Stop before the (N+1)th HTTP request (exit 4): a budget for the daily quota.",
 )
 @max_request_bytes_option
 @click.option(
@@ -140,17 +175,36 @@ max_request_bytes_option = click.option(
 )
 @base_dir_option
 @click.option(
-    "--resume", is_flag=True, help="Continue from an existing report (not available yet)."
+    "--resume",
+    is_flag=True,
+    help="Continue from the existing report: rows ok there are not sent again.",
 )
 @click.option("--overwrite", is_flag=True, help="Replace an existing report.")
+@click.option(
+    "--shard",
+    metavar="K/N",
+    help="Take only shard K of N (by a stable hash of submissionId), for N machines.",
+)
 @quiet_option
+@click.option(
+    "--log-format",
+    type=click.Choice(LOG_FORMATS),
+    default="text",
+    show_default=True,
+    help="json makes every log line, and the summary, a JSON object.",
+)
+@click.pass_context
 def run(
+    ctx: click.Context,
     *,
     manifest: Path,
     report_path: Path | None,
     concurrency: int,
+    rate: float | None,
     timeout: float,
     max_attempts: int,
+    max_failures: int | None,
+    max_requests: int | None,
     max_request_bytes: int,
     base_url: str,
     admin: str | None,
@@ -158,60 +212,78 @@ def run(
     base_dir: Path | None,
     resume: bool,
     overwrite: bool,
+    shard: str | None,
     quiet: bool,
+    log_format: str,
 ) -> None:
     """Upload every row of MANIFEST and write a report line per row.
 
     The API key comes from ARGOS_API_KEY or --api-key-file. Exit status: 0 every row ok,
-    1 some rows failed or invalid, 2 usage or configuration error (nothing sent).
+    1 some rows failed or invalid, 2 usage or configuration error (nothing sent),
+    3 stopped by a refused key/project or --max-failures, 4 --max-requests spent,
+    130/143 stopped by SIGINT/SIGTERM.
     """
-    if resume:
-        raise ConfigurationError(
-            "--resume is not available in this version yet; use --overwrite to start over "
-            "or --report to write a new report"
-        )
+    configure_logging(log_format)
     settings = RunSettings(
         api_key=_read_api_key(api_key_file),
         base_url=base_url,
         rules=RowRules(admin=admin, base_dir=base_dir, max_request_bytes=max_request_bytes),
         report_path=report_path,
         overwrite=overwrite,
+        resume=resume,
         concurrency=concurrency,
         timeout=timeout,
         retry=RetryPolicy(max_attempts=max_attempts),
+        rate=rate,
+        max_failures=max_failures,
+        max_requests=max_requests,
+        shard=Shard.parse(shard) if shard else None,
     )
-    progress = Progress.for_stream(sys.stderr, quiet=quiet)
+    progress = Progress.for_stream(sys.stderr, quiet=quiet, plain=log_format == "json")
     summary = asyncio.run(
-        _watched(
+        watched(
             manifest,
             progress,
-            lambda observer: upload_manifest(manifest, settings, observer=observer),
+            lambda observer, control: upload_manifest(
+                manifest, settings, observer=observer, control=control
+            ),
         )
     )
-    _print_summary(summary)
-    raise click.exceptions.Exit(EXIT_OK if summary.all_ok else EXIT_ROWS_FAILED)
+    stop = None
+    if summary.stop_reason is not None:
+        stop = stop_message(
+            summary.stop_reason, max_failures=max_failures, max_requests=max_requests
+        )
+    resume_command = None if summary.all_ok else _resume_command(ctx, summary.report_path)
+    if log_format == "json":
+        fields = summary_fields(summary, stop=stop, resume_command=resume_command)
+        logger.info("summary", extra={"fields": fields})
+    else:
+        click.echo(summary_text(summary, stop=stop, resume_command=resume_command), err=True)
+    raise click.exceptions.Exit(_exit_code(summary))
 
 
-async def _watched(
-    manifest: Path,
-    progress: Progress,
-    upload: Callable[[RunObserver], Awaitable[RunSummary]],
-) -> RunSummary:
-    """Run `upload` with problems logged and progress shown; count the rows meanwhile."""
+def _exit_code(summary: RunSummary) -> int:
+    if summary.stop_reason is not None:
+        return STOP_EXIT_CODES[summary.stop_reason]
+    return EXIT_OK if summary.all_ok else EXIT_ROWS_FAILED
 
-    async def count() -> None:
-        # The upload reports the same problem if the manifest cannot be read.
-        with contextlib.suppress(BatchUploaderError):
-            progress.set_total(await asyncio.to_thread(count_rows, manifest))
 
-    background = [asyncio.create_task(progress.print_lines()), asyncio.create_task(count())]
-    try:
-        with progress.showing():
-            return await upload(Observers(LoggingObserver(), progress))
-    finally:
-        for task in background:
-            task.cancel()
-        await asyncio.gather(*background, return_exceptions=True)
+def _resume_command(ctx: click.Context, report_path: Path) -> str:
+    """The command that continues this run: its own options, the report, and --resume."""
+    words = ["batch-uploader", "run", str(ctx.params["manifest"])]
+    for param in ctx.command.params:
+        name = param.name or ""
+        if (
+            not isinstance(param, click.Option)
+            or name in {"report_path", "resume", "overwrite"}
+            or ctx.get_parameter_source(name) is not click.core.ParameterSource.COMMANDLINE
+        ):
+            continue
+        value = ctx.params[name]
+        words += [param.opts[0]] if param.is_flag else [param.opts[0], str(value)]
+    words += ["--report", str(report_path), "--resume"]
+    return shlex.join(words)
 
 
 @cli.command()
@@ -257,15 +329,15 @@ def demo(*, quiet: bool) -> None:
         )
 
     summary = asyncio.run(
-        _watched(
+        watched(
             example_manifest(),
             progress,
-            lambda observer: run_demo(
-                report_path=report_path, observer=observer, on_server=announce
+            lambda observer, control: run_demo(
+                report_path=report_path, observer=observer, control=control, on_server=announce
             ),
         )
     )
-    _print_summary(summary)
+    click.echo(summary_text(summary, stop=None, resume_command=None), err=True)
     raise click.exceptions.Exit(EXIT_OK if summary.all_ok else EXIT_ROWS_FAILED)
 
 
@@ -296,29 +368,3 @@ def _print_check(check: RowCheck) -> None:
         click.echo(f"{where}: invalid {check.problem.code}: {check.problem.message}")
     for warning in check.warnings:
         click.echo(f"{where}: warning: {warning}")
-
-
-def _print_summary(summary: RunSummary) -> None:
-    counts = ", ".join(
-        f"{count} {status.value}" for status, count in summary.rows_by_status.items()
-    )
-    latency = "no requests"
-    if summary.latency_p50_ms is not None and summary.latency_p95_ms is not None:
-        latency = (
-            f"latency p50 {summary.latency_p50_ms:.0f} ms, p95 {summary.latency_p95_ms:.0f} ms"
-        )
-    click.echo(
-        f"Done in {summary.elapsed_seconds:.1f} s: {summary.rows} rows: {counts}\n"
-        f"Requests: {summary.requests} ({summary.retries} retries), "
-        f"{summary.rows_per_second:.1f} rows/s, {latency}\n"
-        f"Report: {summary.report_path}",
-        err=True,
-    )
-
-
-def _configure_logging() -> None:
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
-    logger.handlers = [handler]
-    logger.setLevel(logging.INFO)
-    logger.propagate = False

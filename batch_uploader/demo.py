@@ -7,6 +7,7 @@ from collections.abc import Callable
 from importlib.resources import files
 from pathlib import Path
 
+from batch_uploader.control import RunControl
 from batch_uploader.engine import RunObserver, upload_manifest
 from batch_uploader.mock_server import (
     Fault,
@@ -34,6 +35,7 @@ async def run_demo(
     *,
     report_path: Path,
     observer: RunObserver | None = None,
+    control: RunControl | None = None,
     on_server: Callable[[RunningMockServer], None] = lambda server: None,
 ) -> RunSummary:
     """Upload the example manifest to a mock server on a free loopback port."""
@@ -46,4 +48,6 @@ async def run_demo(
     async with running_mock_server(config) as server:
         on_server(server)
         settings = RunSettings(api_key=api_key, base_url=server.url, report_path=report_path)
-        return await upload_manifest(example_manifest(), settings, observer=observer)
+        return await upload_manifest(
+            example_manifest(), settings, observer=observer, control=control
+        )

@@ -2,7 +2,8 @@
 
 A reader task feeds a bounded queue (so a huge manifest never sits in memory) and
 `concurrency` workers each take a row, check and encode it in a thread, send it with
-retries, and write its report line.
+retries, and write its report line. When the run stops early every row not finished still
+gets a `cancelled` line, so the report always holds one line per row in scope.
 """
 
 from __future__ import annotations
@@ -11,13 +12,14 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterator
+from contextlib import AsyncExitStack
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol
 
-import aiohttp
-
 from batch_uploader.client import ArgosClient, open_session
+from batch_uploader.control import RunControl, RunStoppedError
 from batch_uploader.manifest import open_manifest
 from batch_uploader.models import (
     DOCUMENTED_ID_TYPES,
@@ -27,10 +29,13 @@ from batch_uploader.models import (
     ManifestRow,
     RowResult,
     Status,
+    StopReason,
 )
 from batch_uploader.multipart import FormFields
+from batch_uploader.pacing import RequestPacer
 from batch_uploader.prepare import load_row, plan_row
 from batch_uploader.report import ReportWriter, default_report_path, open_report
+from batch_uploader.resume import EarlierOkRows, resume_report
 from batch_uploader.retry import RetryEvent, send_with_retries
 from batch_uploader.settings import RunSettings
 from batch_uploader.stats import RunStats, RunSummary
@@ -39,6 +44,12 @@ logger = logging.getLogger(__name__)
 
 Sleep = Callable[[float], Awaitable[None]]
 Clock = Callable[[], float]
+# Answers after which no row can succeed (API.md): the run stops at once.
+CREDENTIALS_REFUSED_STATUS = 403
+CREDENTIALS_REFUSED_CODE = "invalid_project"
+# After a stop, rows never read from the manifest are marked cancelled in batches this big,
+# yielding to the event loop in between.
+CANCEL_BATCH = 1000
 
 
 class RunObserver(Protocol):
@@ -47,6 +58,12 @@ class RunObserver(Protocol):
     def on_row_finished(self, result: RowResult) -> None: ...
 
     def on_retry(self, row: ManifestRow, event: RetryEvent) -> None: ...
+
+
+class UploadClient(Protocol):
+    """What the engine needs of a client: one attempt, one answer."""
+
+    async def put_images(self, fields: FormFields) -> Answer: ...
 
 
 class NullObserver:
@@ -64,51 +81,75 @@ async def upload_manifest(
     settings: RunSettings,
     *,
     observer: RunObserver | None = None,
+    control: RunControl | None = None,
+    client: UploadClient | None = None,
     sleep: Sleep = asyncio.sleep,
     clock: Clock = time.monotonic,
 ) -> RunSummary:
     """Upload every row of a manifest and write the report; return the run's summary.
 
     Raises a `BatchUploaderError` before anything is sent when the manifest, the report
-    path or the settings cannot work.
+    path or the settings cannot work. `control` stops the run from outside; `client`
+    replaces the HTTP client (tests).
     """
     report_path = settings.report_path or default_report_path(manifest_path)
+    control = control or RunControl()
     started = clock()
-    with (
-        open_manifest(manifest_path) as rows,
-        open_report(report_path, overwrite=settings.overwrite) as report,
-    ):
-        async with open_session(concurrency=settings.concurrency) as session:
-            run = _Run(
-                settings=settings,
-                manifest_dir=manifest_path.parent,
-                client=_client(session, settings),
-                report=report,
-                observer=observer or NullObserver(),
-                sleep=sleep,
-                clock=clock,
+    async with AsyncExitStack() as stack:
+        rows = stack.enter_context(open_manifest(manifest_path))
+        if settings.resume:
+            report, earlier = resume_report(report_path)
+        else:
+            report, earlier = open_report(report_path, overwrite=settings.overwrite), None
+        stack.enter_context(report)
+        if client is None:
+            session = await stack.enter_async_context(
+                open_session(concurrency=settings.concurrency)
             )
-            await run.execute(rows)
-    return run.stats.summary(elapsed_seconds=clock() - started, report_path=report_path)
-
-
-def _client(session: aiohttp.ClientSession, settings: RunSettings) -> ArgosClient:
-    return ArgosClient(
-        session, base_url=settings.base_url, api_key=settings.api_key, timeout=settings.timeout
+            client = ArgosClient(
+                session,
+                base_url=settings.base_url,
+                api_key=settings.api_key,
+                timeout=settings.timeout,
+            )
+        run = _Run(
+            settings=settings,
+            manifest_dir=manifest_path.parent,
+            client=client,
+            report=report,
+            earlier=earlier,
+            observer=observer or NullObserver(),
+            control=control,
+            sleep=sleep,
+            clock=clock,
+        )
+        await run.execute(rows)
+    return run.stats.summary(
+        elapsed_seconds=clock() - started, report_path=report_path, stop_reason=control.reason
     )
 
 
+@dataclass
+class _Attempts:
+    """The HTTP attempts one row has made so far."""
+
+    count: int = 0
+    last: Answer | None = None
+
+
 class _Run:
-    """The state of one run: shared by its reader and workers."""
+    """The state of one run, shared by its reader and workers."""
 
     def __init__(
         self,
         *,
         settings: RunSettings,
         manifest_dir: Path,
-        client: ArgosClient,
+        client: UploadClient,
         report: ReportWriter,
+        earlier: EarlierOkRows | None,
         observer: RunObserver,
+        control: RunControl,
         sleep: Sleep,
         clock: Clock,
     ) -> None:
@@ -116,10 +157,17 @@ class _Run:
         self.manifest_dir = manifest_dir
         self.client = client
         self.report = report
+        self.earlier = earlier
         self.observer = observer
+        self.control = control
         self.sleep = sleep
         self.clock = clock
         self.stats = RunStats()
+        self.failed_rows = 0
+        self.requests_started = 0
+        self.pacer = (
+            RequestPacer(settings.rate, clock=clock, sleep=sleep) if settings.rate else None
+        )
         self.warned_id_types: set[str] = set()
         self.queue: asyncio.Queue[ManifestRow | None] = asyncio.Queue(
             maxsize=2 * settings.concurrency
@@ -131,22 +179,48 @@ class _Run:
             for _ in range(self.settings.concurrency):
                 group.create_task(self._work())
 
+    def _in_scope(self, row: ManifestRow) -> bool:
+        shard = self.settings.shard
+        return shard is None or shard.holds(row.submission_id)
+
+    def _done_earlier(self, row: ManifestRow) -> bool:
+        return self.earlier is not None and (row.row, row.submission_id) in self.earlier
+
     async def _feed(self, rows: Iterator[ManifestRow]) -> None:
         try:
-            for row in rows:
-                await self.queue.put(row)
+            for number, row in enumerate(rows, start=1):
+                if not self._in_scope(row):
+                    continue
+                if self._done_earlier(row):
+                    self.stats.add_earlier_ok()
+                elif self.control.stopped:
+                    self._finish(_cancelled(row, self.control.reason, _Attempts()))
+                    if number % CANCEL_BATCH == 0:
+                        await asyncio.sleep(0)
+                else:
+                    await self.queue.put(row)
         finally:
             for _ in range(self.settings.concurrency):
                 await self.queue.put(None)
 
     async def _work(self) -> None:
         while (row := await self.queue.get()) is not None:
-            result = await self._process(row)
-            self.report.write(result)
-            self.stats.add_result(result)
-            self.observer.on_row_finished(result)
+            self._finish(await self._process(row))
+
+    def _finish(self, result: RowResult) -> None:
+        self.report.write(result)
+        self.stats.add_result(result)
+        self.observer.on_row_finished(result)
+        if result.status is Status.FAILED:
+            self.failed_rows += 1
+            limit = self.settings.max_failures
+            if limit is not None and self.failed_rows >= limit:
+                self.control.stop(StopReason.MAX_FAILURES)
 
     async def _process(self, row: ManifestRow) -> RowResult:
+        attempts = _Attempts()
+        if self.control.stopped:
+            return _cancelled(row, self.control.reason, attempts)
         rules = self.settings.rules
         try:
             plan = plan_row(row, rules, manifest_dir=self.manifest_dir)
@@ -155,13 +229,19 @@ class _Run:
         except InvalidRowError as rejection:
             return _result(row, Status.INVALID, rejection.problem.code, rejection.problem.message)
         started = self.clock()
-        attempts = await send_with_retries(
-            lambda: self._send(fields),
-            self.settings.retry,
-            sleep=self.sleep,
-            on_retry=lambda event: self._on_retry(row, event),
-        )
-        answer = attempts.answer
+
+        async def send() -> Answer:
+            return await self._send(fields, attempts)
+
+        try:
+            answer = await send_with_retries(
+                send,
+                self.settings.retry,
+                sleep=lambda seconds: self.control.unless_stopped(self.sleep(seconds)),
+                on_retry=lambda event: self._on_retry(row, event),
+            )
+        except RunStoppedError:
+            return _cancelled(row, self.control.reason, attempts, self._elapsed_ms(started))
         return RowResult(
             row=row.row,
             submission_id=row.submission_id,
@@ -171,15 +251,34 @@ class _Run:
             error_code=answer.error_code,
             message=answer.message,
             attempts=attempts.count,
-            elapsed_ms=round((self.clock() - started) * 1000),
+            elapsed_ms=self._elapsed_ms(started),
             finished_at=datetime.now(UTC),
         )
 
-    async def _send(self, fields: FormFields) -> Answer:
+    async def _send(self, fields: FormFields, attempts: _Attempts) -> Answer:
+        """One attempt, if the run's budget, pace and state allow it."""
+        if self.pacer is not None:
+            await self.control.unless_stopped(self.pacer.wait_turn())
+        budget = self.settings.max_requests
+        if budget is not None and self.requests_started >= budget:
+            self.control.stop(StopReason.MAX_REQUESTS)
+        if self.control.stopped:
+            raise RunStoppedError
+        self.requests_started += 1
         started = self.clock()
-        answer = await self.client.put_images(fields)
+        answer = await self.control.unless_aborted(self.client.put_images(fields))
         self.stats.add_request(self.clock() - started)
+        attempts.count += 1
+        attempts.last = answer
+        if (
+            answer.http_status == CREDENTIALS_REFUSED_STATUS
+            or answer.error_code == CREDENTIALS_REFUSED_CODE
+        ):
+            self.control.stop(StopReason.CREDENTIALS_REFUSED)
         return answer
+
+    def _elapsed_ms(self, started: float) -> int:
+        return round((self.clock() - started) * 1000)
 
     def _on_retry(self, row: ManifestRow, event: RetryEvent) -> None:
         self.stats.retries += 1
@@ -205,5 +304,23 @@ def _result(row: ManifestRow, status: Status, code: str, message: str) -> RowRes
         status=status,
         error_code=code,
         message=message,
+        finished_at=datetime.now(UTC),
+    )
+
+
+def _cancelled(
+    row: ManifestRow, reason: StopReason | None, attempts: _Attempts, elapsed_ms: int = 0
+) -> RowResult:
+    last = attempts.last
+    return RowResult(
+        row=row.row,
+        submission_id=row.submission_id,
+        fields=row.image_fields,
+        status=Status.CANCELLED,
+        http_status=last.http_status if last else None,
+        error_code=last.error_code if last else "",
+        message=f"not finished: the run stopped early ({reason or 'stopped'})",
+        attempts=attempts.count,
+        elapsed_ms=elapsed_ms,
         finished_at=datetime.now(UTC),
     )

@@ -55,6 +55,16 @@ class Status(StrEnum):
     CANCELLED = "cancelled"
 
 
+class StopReason(StrEnum):
+    """Why a run stopped before every row was tried."""
+
+    CREDENTIALS_REFUSED = "credentials_refused"  # HTTP 403 or invalid_project
+    MAX_FAILURES = "max_failures"
+    MAX_REQUESTS = "max_requests"
+    INTERRUPTED = "interrupted"  # SIGINT
+    TERMINATED = "terminated"  # SIGTERM
+
+
 @dataclass(frozen=True, slots=True)
 class RowProblem:
     """Why a row cannot be sent: a local error code for the report and a plain explanation."""

@@ -26,32 +26,6 @@ logger = logging.getLogger("batch_uploader")
 PROGRESS_LINE_SECONDS = 10.0
 
 
-class LoggingObserver:
-    """Logs failed and invalid rows as warnings and each retry as information."""
-
-    def on_row_finished(self, result: RowResult) -> None:
-        if result.status is not Status.OK:
-            logger.warning(
-                "row %d (%s): %s %s: %s",
-                result.row,
-                result.submission_id or "no submissionId",
-                result.status.value,
-                result.error_code,
-                result.message,
-            )
-
-    def on_retry(self, row: ManifestRow, event: RetryEvent) -> None:
-        answer = event.answer
-        logger.info(
-            "row %d (%s): attempt %d got %s; retrying in %.1f s",
-            row.row,
-            row.submission_id,
-            event.attempt,
-            answer.error_code or answer.http_status,
-            event.wait,
-        )
-
-
 class Observers:
     """Tells several observers the same thing."""
 
@@ -88,9 +62,9 @@ class Progress:
         self._bar: tqdm[NoReturn] | None = None
 
     @classmethod
-    def for_stream(cls, stream: TextIO, *, quiet: bool) -> Progress:
-        """A bar on a terminal, lines elsewhere, nothing when quiet."""
-        mode = "off" if quiet else "bar" if stream.isatty() else "lines"
+    def for_stream(cls, stream: TextIO, *, quiet: bool, plain: bool = False) -> Progress:
+        """A bar on a terminal (unless `plain`), lines elsewhere, nothing when quiet."""
+        mode = "off" if quiet else "bar" if stream.isatty() and not plain else "lines"
         return cls(stream=stream, mode=mode)
 
     @property

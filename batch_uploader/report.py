@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import IO
 
@@ -50,21 +51,29 @@ def report_record(result: RowResult) -> dict[str, str | int | None]:
 class ReportWriter:
     """Writes report lines; each line reaches the operating system before `write` returns."""
 
-    def __init__(self, file: IO[str], *, jsonl: bool) -> None:
+    def __init__(self, file: IO[str], *, jsonl: bool, header: bool = True) -> None:
         self._file = file
         self._jsonl = jsonl
         self._csv = csv.writer(file, lineterminator="\n")
-        if not jsonl:
+        if header and not jsonl:
             self._csv.writerow(REPORT_COLUMNS)
             file.flush()
 
     def write(self, result: RowResult) -> None:
-        record = report_record(result)
+        self.write_record(report_record(result))
+
+    def write_record(self, record: Mapping[str, object]) -> None:
+        """Write one line from its column values and flush it to the operating system."""
         if self._jsonl:
             self._file.write(json.dumps(record, ensure_ascii=False) + "\n")
         else:
             self._csv.writerow("" if value is None else value for value in record.values())
         self._file.flush()
+
+    def sync(self) -> None:
+        """Ask the operating system to put what was written on disk."""
+        self._file.flush()
+        os.fsync(self._file.fileno())
 
     def close(self) -> None:
         self._file.close()
@@ -76,19 +85,33 @@ class ReportWriter:
         self.close()
 
 
+def is_jsonl(path: Path) -> bool:
+    return path.suffix.lower() == ".jsonl"
+
+
 def open_report(path: Path, *, overwrite: bool) -> ReportWriter:
     """Create the report with mode 0600; refuse to replace one unless `overwrite`."""
-    flags = os.O_WRONLY | os.O_CREAT | (os.O_TRUNC if overwrite else os.O_EXCL)
     try:
-        fd = os.open(path, flags, REPORT_MODE)
+        fd = open_private(path, os.O_TRUNC if overwrite else os.O_EXCL)
     except FileExistsError:
         raise ReportExistsError(
-            f"report {path} exists already; pass --overwrite to replace it, or --report to "
-            "write elsewhere"
+            f"report {path} exists already; pass --resume to continue it, --overwrite to "
+            "replace it, or --report to write elsewhere"
         ) from None
+    return ReportWriter(text_file(fd), jsonl=is_jsonl(path))
+
+
+def open_private(path: Path, mode_flag: int) -> int:
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | mode_flag, REPORT_MODE)
+    except FileExistsError:
+        raise
     except OSError as error:
         raise ConfigurationError(f"cannot create report {path}: {error.strerror}") from None
-    # An existing file keeps its old mode through O_TRUNC.
+    # An existing file keeps its old mode through O_TRUNC or O_APPEND.
     os.fchmod(fd, REPORT_MODE)
-    file = os.fdopen(fd, "w", encoding="utf-8", newline="")
-    return ReportWriter(file, jsonl=path.suffix.lower() == ".jsonl")
+    return fd
+
+
+def text_file(fd: int) -> IO[str]:
+    return os.fdopen(fd, "w", encoding="utf-8", newline="")

@@ -72,28 +72,17 @@ def _last_answer(state: RetryCallState) -> Answer:
     return answer
 
 
-@dataclass(frozen=True, slots=True)
-class Attempts:
-    """The last answer of a row and how many HTTP attempts it took."""
-
-    answer: Answer
-    count: int
-
-
 async def send_with_retries(
     send: Callable[[], Awaitable[Answer]],
     policy: RetryPolicy,
     *,
     sleep: Callable[[float], Awaitable[None]],
     on_retry: Callable[[RetryEvent], None],
-) -> Attempts:
-    """Call `send` until its answer is final or `policy.max_attempts` are spent."""
-    count = 0
+) -> Answer:
+    """Call `send` until its answer is final or `policy.max_attempts` are spent.
 
-    async def attempt() -> Answer:
-        nonlocal count
-        count += 1
-        return await send()
+    An exception from `send` or `sleep` ends the loop and propagates.
+    """
 
     def before_sleep(state: RetryCallState) -> None:
         assert state.outcome is not None  # noqa: S101 (tenacity sleeps only after an outcome)
@@ -108,5 +97,5 @@ async def send_with_retries(
         before_sleep=before_sleep,
         retry_error_callback=_last_answer,
     )
-    answer: Answer = await retrying(attempt)
-    return Attempts(answer=answer, count=count)
+    answer: Answer = await retrying(send)
+    return answer

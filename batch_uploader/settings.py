@@ -8,6 +8,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from batch_uploader.errors import ConfigurationError, InsecureBaseUrlError
+from batch_uploader.sharding import Shard
 
 DEFAULT_BASE_URL = "https://rest-api.argosidentity.com"
 API_KEY_ENV = "ARGOS_API_KEY"
@@ -58,15 +59,28 @@ class RunSettings:
     rules: RowRules = field(default_factory=RowRules)
     report_path: Path | None = None
     overwrite: bool = False
+    resume: bool = False
     concurrency: int = 8
     timeout: float = 60.0
     retry: RetryPolicy = field(default_factory=RetryPolicy)
+    rate: float | None = None
+    max_failures: int | None = None
+    max_requests: int | None = None
+    shard: Shard | None = None
 
     def __post_init__(self) -> None:
         if not self.api_key.strip():
             raise ConfigurationError("the API key is empty")
+        if self.resume and self.overwrite:
+            raise ConfigurationError("--resume and --overwrite contradict each other; pick one")
         if self.concurrency < 1:
             raise ConfigurationError("--concurrency must be at least 1")
+        if self.rate is not None and self.rate <= 0:
+            raise ConfigurationError("--rate must be a positive number of requests per second")
+        if self.max_failures is not None and self.max_failures < 1:
+            raise ConfigurationError("--max-failures must be at least 1")
+        if self.max_requests is not None and self.max_requests < 0:
+            raise ConfigurationError("--max-requests cannot be negative")
         if self.timeout <= 0:
             raise ConfigurationError("--timeout must be a positive number of seconds")
         check_base_url(self.base_url)

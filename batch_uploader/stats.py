@@ -7,7 +7,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from batch_uploader.models import RowResult, Status
+from batch_uploader.models import RowResult, Status, StopReason
 
 # Latencies are kept as counts in buckets 2 % wide, so memory stays flat over millions of
 # requests while percentiles stay within 2 %.
@@ -50,6 +50,8 @@ class RunSummary:
     latency_p50_ms: float | None
     latency_p95_ms: float | None
     report_path: Path
+    earlier_ok: int = 0
+    stop_reason: StopReason | None = None
 
     @property
     def rows(self) -> int:
@@ -61,7 +63,7 @@ class RunSummary:
 
     @property
     def all_ok(self) -> bool:
-        return self.rows_by_status.get(Status.OK, 0) == self.rows
+        return self.stop_reason is None and self.rows_by_status.get(Status.OK, 0) == self.rows
 
 
 @dataclass
@@ -71,16 +73,24 @@ class RunStats:
     rows_by_status: Counter[Status] = field(default_factory=Counter)
     requests: int = 0
     retries: int = 0
+    earlier_ok: int = 0
     latencies: LatencyHistogram = field(default_factory=LatencyHistogram)
 
     def add_result(self, result: RowResult) -> None:
         self.rows_by_status[result.status] += 1
 
+    def add_earlier_ok(self) -> None:
+        """A row an earlier run finished ok: in scope, not sent again."""
+        self.rows_by_status[Status.OK] += 1
+        self.earlier_ok += 1
+
     def add_request(self, seconds: float) -> None:
         self.requests += 1
         self.latencies.add(seconds)
 
-    def summary(self, *, elapsed_seconds: float, report_path: Path) -> RunSummary:
+    def summary(
+        self, *, elapsed_seconds: float, report_path: Path, stop_reason: StopReason | None
+    ) -> RunSummary:
         return RunSummary(
             rows_by_status={status: self.rows_by_status[status] for status in Status},
             requests=self.requests,
@@ -89,4 +99,6 @@ class RunStats:
             latency_p50_ms=self.latencies.percentile(0.50),
             latency_p95_ms=self.latencies.percentile(0.95),
             report_path=report_path,
+            earlier_ok=self.earlier_ok,
+            stop_reason=stop_reason,
         )

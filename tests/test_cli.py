@@ -144,17 +144,17 @@ def test_existing_report_is_kept_unless_overwrite(
     args = ["run", str(EXAMPLES / "example.csv"), "--base-url", server.url, "--report", str(report)]
     refused = invoke(*args)
     assert refused.exit_code == 2
-    assert "pass --overwrite" in refused.stderr
+    assert "--overwrite to replace it" in refused.stderr
     assert report.read_text() == "earlier run\n"
     assert server.received.requests == 0
     assert invoke(*args, "--overwrite").exit_code == 0
     assert "earlier run" not in report.read_text()
 
 
-def test_resume_is_refused_clearly_for_now(tmp_path: Path) -> None:
-    result = invoke("run", str(EXAMPLES / "example.csv"), "--resume")
+def test_resume_and_overwrite_together_are_refused(tmp_path: Path) -> None:
+    result = invoke("run", str(EXAMPLES / "example.csv"), "--resume", "--overwrite")
     assert result.exit_code == 2
-    assert "--resume is not available" in result.stderr
+    assert "--resume and --overwrite contradict each other" in result.stderr
 
 
 def test_unreadable_manifest_exits_2_naming_file_and_line(

@@ -5,56 +5,15 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
-import os
 import re
 import signal
-import subprocess
-import sys
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from .conftest import API_KEY
-
-REPO = Path(__file__).resolve().parent.parent
-EXAMPLE = REPO / "manifests" / "example.csv"
-SCRIPT = Path(sys.executable).parent / "batch-uploader"
-
-
-def command_env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ARGOS_")}
-    env.update(extra)
-    return env
-
-
-class MockServerProcess:
-    """`batch-uploader mock-server` in a child process, on a free loopback port."""
-
-    def __init__(self, *options: str) -> None:
-        self.process = subprocess.Popen(
-            [str(SCRIPT), "mock-server", "--port", "0", "--api-key", API_KEY, *options],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env=command_env(),
-        )
-        assert self.process.stdout is not None
-        first_line = self.process.stdout.readline()
-        match = re.search(r"listening on (http://127\.0\.0\.1:\d+)", first_line)
-        assert match, f"unexpected first line {first_line!r}"
-        self.url = match.group(1)
-
-    def received(self) -> dict[str, object]:
-        with urllib.request.urlopen(self.url + "/_mock/received", timeout=10) as response:  # noqa: S310 (loopback http)
-            document: dict[str, object] = json.load(response)
-            return document
-
-    def stop(self, signal_number: int = signal.SIGTERM) -> tuple[int, str]:
-        self.process.send_signal(signal_number)
-        stdout, _ = self.process.communicate(timeout=10)
-        return self.process.returncode, stdout
+from .processes import EXAMPLE, SCRIPT, MockServerProcess, run_command
 
 
 @pytest.fixture
@@ -63,18 +22,6 @@ def mock_server() -> Iterator[MockServerProcess]:
     yield server
     if server.process.poll() is None:
         server.stop()
-
-
-def run_command(*args: str, cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [str(SCRIPT), *args],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        env=command_env(**env),
-        timeout=120,
-        check=False,
-    )
 
 
 def test_console_script_is_installed() -> None:
@@ -127,15 +74,21 @@ def test_failed_rows_exit_1_and_missing_key_exits_2(
     assert "no API key" in no_key.stderr
 
 
-def test_wrong_key_fails_rows_with_403(mock_server: MockServerProcess, tmp_path: Path) -> None:
+def test_wrong_key_stops_the_run_with_exit_3(
+    mock_server: MockServerProcess, tmp_path: Path
+) -> None:
     result = run_command(
         "run", str(EXAMPLE), "--base-url", mock_server.url, "--report", "r.jsonl",
-        cwd=tmp_path, ARGOS_API_KEY="not-the-key",
+        "--concurrency", "1", cwd=tmp_path, ARGOS_API_KEY="not-the-key",
     )  # fmt: skip
-    assert result.returncode == 1
+    assert result.returncode == 3
     lines = [json.loads(line) for line in (tmp_path / "r.jsonl").read_text().splitlines()]
-    assert {(line["httpStatus"], line["errorCode"]) for line in lines} == {(403, "http_403")}
+    assert [line["status"] for line in lines] == ["failed"] + ["cancelled"] * 5
+    assert (lines[0]["httpStatus"], lines[0]["errorCode"]) == (403, "http_403")
+    assert "check the API key" in result.stderr
+    assert "To continue: batch-uploader run" in result.stderr
     assert "not-the-key" not in result.stderr
+    assert mock_server.received()["requests"] == 1
 
 
 @pytest.mark.parametrize("signal_number", [signal.SIGTERM, signal.SIGINT])

@@ -1,0 +1,83 @@
+"""Recording fakes for the engine's seams: a virtual clock and an in-memory API client."""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import itertools
+from collections.abc import Callable, Coroutine
+from typing import TypeVar
+
+from batch_uploader.models import Answer
+from batch_uploader.multipart import FormFields
+
+T = TypeVar("T")
+# Event-loop turns without progress after which the clock jumps to the next wake-up.
+IDLE_ROUNDS = 20
+
+OK = Answer(http_status=200, message="complete to update image.")
+PROCESSING_ERROR = Answer(
+    http_status=400, error_code="processing_error", message="Failed to put image."
+)
+
+
+class VirtualClock:
+    """Time that passes only when every task waits on it: `run` drives it.
+
+    `sleep` parks the caller until virtual time reaches its wake-up time; whenever the
+    coroutine under `run` and its tasks have nothing else to do, time jumps to the next
+    wake-up. Nothing waits in real time.
+    """
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self._sleepers: list[tuple[float, int, asyncio.Future[None]]] = []
+        self._order = itertools.count()
+
+    def __call__(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        if seconds <= 0:
+            await asyncio.sleep(0)
+            return
+        wake = asyncio.get_running_loop().create_future()
+        heapq.heappush(self._sleepers, (self.now + seconds, next(self._order), wake))
+        await wake
+
+    async def run(self, coroutine: Coroutine[object, object, T]) -> T:
+        task = asyncio.ensure_future(coroutine)
+        while not task.done():
+            for _ in range(IDLE_ROUNDS):
+                await asyncio.sleep(0)
+            self._wake_next()
+        return task.result()
+
+    def _wake_next(self) -> None:
+        while self._sleepers:
+            when, _, wake = heapq.heappop(self._sleepers)
+            if not wake.done():
+                self.now = max(self.now, when)
+                wake.set_result(None)
+                return
+
+
+class FakeClient:
+    """Answers every attempt from `decide(submissionId, attempt)`; records when each started."""
+
+    def __init__(
+        self,
+        clock: Callable[[], float],
+        decide: Callable[[str, int], Answer] = lambda submission_id, attempt: OK,
+    ) -> None:
+        self.clock = clock
+        self.decide = decide
+        self.starts: list[float] = []
+        self.attempts: dict[str, int] = {}
+
+    async def put_images(self, fields: FormFields) -> Answer:
+        self.starts.append(self.clock())
+        submission_id = dict(fields)["submissionId"].decode()
+        self.attempts[submission_id] = self.attempts.get(submission_id, 0) + 1
+        await asyncio.sleep(0)
+        return self.decide(submission_id, self.attempts[submission_id])

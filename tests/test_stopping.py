@@ -1,0 +1,234 @@
+"""Stopping early: refused credentials, budgets, failures, and stops from outside (signals)."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+from collections import Counter
+from pathlib import Path
+
+from batch_uploader import RetryPolicy, RowRules, RunSettings, upload_manifest
+from batch_uploader.control import RunControl
+from batch_uploader.mock_server import MockConfig, running_mock_server
+from batch_uploader.models import Answer, RowResult, Status, StopReason
+from batch_uploader.multipart import FormFields
+from batch_uploader.retry import RetryEvent
+
+from .conftest import API_KEY, ImageMaker
+from .fakes import PROCESSING_ERROR, FakeClient, VirtualClock
+
+
+def write_rows(tmp_path: Path, make_image: ImageMaker, count: int) -> Path:
+    make_image("s.png", size=300)
+    manifest = tmp_path / "m.csv"
+    rows = "".join(f"sub-{number},s.png\n" for number in range(1, count + 1))
+    manifest.write_text("submissionId,selfieImage\n" + rows)
+    return manifest
+
+
+def settings_for(tmp_path: Path, **overrides: object) -> RunSettings:
+    values: dict[str, object] = {
+        "api_key": API_KEY,
+        "rules": RowRules(admin="a@x.io"),
+        "report_path": tmp_path / "report.csv",
+        "retry": RetryPolicy(initial_wait=0),
+    }
+    values.update(overrides)
+    return RunSettings(**values)  # type: ignore[arg-type]
+
+
+def report_statuses(tmp_path: Path) -> tuple[Counter[str], int]:
+    with (tmp_path / "report.csv").open(newline="") as file:
+        lines = list(csv.DictReader(file))
+    assert len({line["row"] for line in lines}) == len(lines), "one line per row"
+    return Counter(line["status"] for line in lines), len(lines)
+
+
+async def test_403_stops_a_10000_row_run_within_concurrency_plus_one_requests(
+    tmp_path: Path, make_image: ImageMaker
+) -> None:
+    manifest = write_rows(tmp_path, make_image, 10_000)
+    async with running_mock_server(MockConfig(api_key="the-real-key")) as server:
+        summary = await upload_manifest(
+            manifest, settings_for(tmp_path, base_url=server.url, concurrency=8)
+        )
+    assert summary.stop_reason is StopReason.CREDENTIALS_REFUSED
+    assert 1 <= server.received.requests <= 8 + 1
+    statuses, lines = report_statuses(tmp_path)
+    assert lines == 10_000
+    assert statuses == {
+        "failed": server.received.requests,
+        "cancelled": 10_000 - statuses["failed"],
+    }
+
+
+async def test_invalid_project_stops_the_run(tmp_path: Path, make_image: ImageMaker) -> None:
+    manifest = write_rows(tmp_path, make_image, 50)
+    config = MockConfig(api_key=API_KEY, inactive_project=True)
+    async with running_mock_server(config) as server:
+        summary = await upload_manifest(
+            manifest, settings_for(tmp_path, base_url=server.url, concurrency=2)
+        )
+    assert summary.stop_reason is StopReason.CREDENTIALS_REFUSED
+    assert server.received.requests <= 3
+    assert report_statuses(tmp_path)[1] == 50
+
+
+async def test_max_requests_is_a_hard_budget(tmp_path: Path, make_image: ImageMaker) -> None:
+    manifest = write_rows(tmp_path, make_image, 40)
+    clock = VirtualClock()
+    # Half the rows need a retry: retries spend the budget too.
+    client = FakeClient(
+        clock,
+        lambda submission, attempt: (
+            PROCESSING_ERROR
+            if attempt == 1 and int(submission[4:]) % 2
+            else Answer(http_status=200)
+        ),
+    )
+    summary = await upload_manifest(
+        manifest,
+        settings_for(tmp_path, concurrency=4, max_requests=15),
+        client=client,
+        sleep=clock.sleep,
+    )
+    assert len(client.starts) == 15
+    assert summary.requests == 15
+    assert summary.stop_reason is StopReason.MAX_REQUESTS
+    statuses, lines = report_statuses(tmp_path)
+    assert lines == 40
+    assert statuses["ok"] + statuses["cancelled"] == 40
+
+
+async def test_max_failures_stops_after_that_many_failed_rows(
+    tmp_path: Path, make_image: ImageMaker
+) -> None:
+    manifest = write_rows(tmp_path, make_image, 100)
+    client = FakeClient(
+        VirtualClock(),
+        lambda submission, attempt: Answer(http_status=400, error_code="invalid_submission"),
+    )
+    summary = await upload_manifest(
+        manifest, settings_for(tmp_path, concurrency=1, max_failures=3), client=client
+    )
+    assert summary.stop_reason is StopReason.MAX_FAILURES
+    statuses, lines = report_statuses(tmp_path)
+    assert statuses == {"failed": 3, "cancelled": 97}
+    assert lines == 100
+
+
+class StopAfter:
+    """An observer that stops the run, as a signal would, once `count` rows have finished."""
+
+    def __init__(self, control: RunControl, count: int, *, abort: bool = False) -> None:
+        self.control = control
+        self.count = count
+        self.abort = abort
+        self.finished = 0
+
+    def on_row_finished(self, result: RowResult) -> None:
+        self.finished += 1
+        if self.finished == self.count:
+            if self.abort:
+                self.control.abort(StopReason.INTERRUPTED)
+            else:
+                self.control.stop(StopReason.TERMINATED)
+
+    def on_retry(self, row: object, event: RetryEvent) -> None:
+        pass
+
+
+async def test_a_stop_lets_requests_in_flight_finish(
+    tmp_path: Path, make_image: ImageMaker
+) -> None:
+    manifest = write_rows(tmp_path, make_image, 60)
+    control = RunControl()
+    config = MockConfig(api_key=API_KEY, latency_seconds=0.01)
+    async with running_mock_server(config) as server:
+        summary = await upload_manifest(
+            manifest,
+            settings_for(tmp_path, base_url=server.url, concurrency=4),
+            control=control,
+            observer=StopAfter(control, 10),
+        )
+    assert summary.stop_reason is StopReason.TERMINATED
+    statuses, lines = report_statuses(tmp_path)
+    assert lines == 60
+    # The rows in flight when the stop came (at most the concurrency) still finished ok.
+    assert 10 <= statuses["ok"] <= 10 + 4
+    assert statuses["ok"] == server.received.requests == len(server.received.accepted)
+    assert statuses["cancelled"] == 60 - statuses["ok"]
+
+
+class HangingClient:
+    """Never answers until cancelled, like a server that went silent."""
+
+    def __init__(self, concurrency: int) -> None:
+        self.concurrency = concurrency
+        self.started = 0
+        self.cancelled = 0
+        self.all_hanging = asyncio.Event()
+
+    async def put_images(self, fields: FormFields) -> Answer:
+        self.started += 1
+        if self.started == self.concurrency:
+            self.all_hanging.set()
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            self.cancelled += 1
+            raise
+        raise AssertionError("unreachable")
+
+
+async def test_abort_cuts_requests_in_flight_and_still_reports_every_row(
+    tmp_path: Path, make_image: ImageMaker
+) -> None:
+    manifest = write_rows(tmp_path, make_image, 30)
+    control = RunControl()
+    client = HangingClient(concurrency=3)
+
+    async def abort_when_all_hang() -> None:
+        await client.all_hanging.wait()
+        control.abort(StopReason.INTERRUPTED)
+
+    aborter = asyncio.create_task(abort_when_all_hang())
+    summary = await upload_manifest(
+        manifest, settings_for(tmp_path, concurrency=3), control=control, client=client
+    )
+    await aborter
+    assert summary.stop_reason is StopReason.INTERRUPTED
+    assert client.cancelled == 3
+    statuses, lines = report_statuses(tmp_path)
+    assert statuses == {"cancelled": 30}
+    assert lines == 30
+
+
+async def test_rows_waiting_to_retry_are_cancelled_by_a_stop(
+    tmp_path: Path, make_image: ImageMaker
+) -> None:
+    manifest = write_rows(tmp_path, make_image, 5)
+    control = RunControl()
+    waiting = 0
+
+    async def long_backoff(seconds: float) -> None:
+        nonlocal waiting
+        waiting += 1
+        if waiting == 5:
+            control.stop(StopReason.TERMINATED)
+        await asyncio.Event().wait()
+
+    client = FakeClient(VirtualClock(), lambda submission, attempt: PROCESSING_ERROR)
+    summary = await upload_manifest(
+        manifest,
+        settings_for(tmp_path, concurrency=5),
+        control=control,
+        client=client,
+        sleep=long_backoff,
+    )
+    assert summary.rows_by_status[Status.CANCELLED] == 5
+    with (tmp_path / "report.csv").open(newline="") as file:
+        lines = list(csv.DictReader(file))
+    assert {(line["attempts"], line["httpStatus"], line["errorCode"]) for line in lines} == {
+        ("1", "400", "processing_error")
+    }
