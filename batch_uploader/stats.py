@@ -59,7 +59,9 @@ class RunSummary:
 
     @property
     def rows_per_second(self) -> float:
-        return self.rows / self.elapsed_seconds if self.elapsed_seconds > 0 else 0.0
+        """Rows this run finished (not cancelled, not ok from an earlier run) per second."""
+        finished = self.rows - self.rows_by_status.get(Status.CANCELLED, 0) - self.earlier_ok
+        return finished / self.elapsed_seconds if self.elapsed_seconds > 0 else 0.0
 
     @property
     def all_ok(self) -> bool:

@@ -59,7 +59,7 @@ def _on_signal(control: RunControl, reason: StopReason) -> None:
         control.abort(reason)
         return
     logger.warning(
-        "%s: no new requests; finishing those in flight (press Ctrl-C again to stop at once)",
+        "%s: no new requests; finishing those in flight (a second signal stops at once)",
         reason.value,
     )
     control.stop(reason)
