@@ -20,6 +20,7 @@ from typing import Protocol
 
 from batch_uploader.client import ArgosClient, open_session
 from batch_uploader.control import RunControl, RunStoppedError
+from batch_uploader.errors import ReportWriteError
 from batch_uploader.manifest import open_manifest
 from batch_uploader.models import (
     DOCUMENTED_ID_TYPES,
@@ -174,10 +175,14 @@ class _Run:
         )
 
     async def execute(self, rows: Iterator[ManifestRow]) -> None:
-        async with asyncio.TaskGroup() as group:
-            group.create_task(self._feed(rows))
-            for _ in range(self.settings.concurrency):
-                group.create_task(self._work())
+        try:
+            async with asyncio.TaskGroup() as group:
+                group.create_task(self._feed(rows))
+                for _ in range(self.settings.concurrency):
+                    group.create_task(self._work())
+        except* ReportWriteError as failures:
+            # Without a report nothing more can be recorded: every task has been cancelled.
+            raise failures.exceptions[0] from None
 
     def _in_scope(self, row: ManifestRow) -> bool:
         shard = self.settings.shard
@@ -187,21 +192,21 @@ class _Run:
         return self.earlier is not None and (row.row, row.submission_id) in self.earlier
 
     async def _feed(self, rows: Iterator[ManifestRow]) -> None:
-        try:
-            for number, row in enumerate(rows, start=1):
-                if not self._in_scope(row):
-                    continue
-                if self._done_earlier(row):
-                    self.stats.add_earlier_ok()
-                elif self.control.stopped:
-                    self._finish(_cancelled(row, self.control.reason, _Attempts()))
-                    if number % CANCEL_BATCH == 0:
-                        await asyncio.sleep(0)
-                else:
-                    await self.queue.put(row)
-        finally:
-            for _ in range(self.settings.concurrency):
-                await self.queue.put(None)
+        for number, row in enumerate(rows, start=1):
+            if not self._in_scope(row):
+                continue
+            if self._done_earlier(row):
+                self.stats.add_earlier_ok()
+            elif self.control.stopped:
+                self._finish(_cancelled(row, self.control.reason, _Attempts()))
+                if number % CANCEL_BATCH == 0:
+                    await asyncio.sleep(0)
+            else:
+                await self.queue.put(row)
+        # Not in a `finally`: when the feeder is cancelled the workers are too, and a full
+        # queue would block these puts for ever.
+        for _ in range(self.settings.concurrency):
+            await self.queue.put(None)
 
     async def _work(self) -> None:
         while (row := await self.queue.get()) is not None:

@@ -25,6 +25,10 @@ class ReportExistsError(ConfigurationError):
     """The report file exists and neither --overwrite nor --resume was given."""
 
 
+class ReportWriteError(BatchUploaderError):
+    """The report cannot be written (disk full, file too large): the run stops at once."""
+
+
 class ManifestError(BatchUploaderError):
     """The manifest cannot be read as a manifest at all (format, shape, columns)."""
 

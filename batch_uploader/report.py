@@ -5,11 +5,11 @@ from __future__ import annotations
 import csv
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import IO
 
-from batch_uploader.errors import ConfigurationError, ReportExistsError
+from batch_uploader.errors import ConfigurationError, ReportExistsError, ReportWriteError
 from batch_uploader.models import RowResult
 
 REPORT_COLUMNS = (
@@ -51,13 +51,14 @@ def report_record(result: RowResult) -> dict[str, str | int | None]:
 class ReportWriter:
     """Writes report lines; each line reaches the operating system before `write` returns."""
 
-    def __init__(self, file: IO[str], *, jsonl: bool, header: bool = True) -> None:
+    def __init__(self, file: IO[str], *, path: Path, jsonl: bool, header: bool = True) -> None:
         self._file = file
+        self._path = path
         self._jsonl = jsonl
+        self._broken = False
         self._csv = csv.writer(file, lineterminator="\n")
         if header and not jsonl:
-            self._csv.writerow(REPORT_COLUMNS)
-            file.flush()
+            self._guarded(lambda: self._csv.writerow(REPORT_COLUMNS))
 
     def write(self, result: RowResult) -> None:
         self.write_record(report_record(result))
@@ -65,18 +66,34 @@ class ReportWriter:
     def write_record(self, record: Mapping[str, object]) -> None:
         """Write one line from its column values and flush it to the operating system."""
         if self._jsonl:
-            self._file.write(json.dumps(record, ensure_ascii=False) + "\n")
+            line = json.dumps(record, ensure_ascii=False) + "\n"
+            self._guarded(lambda: self._file.write(line))
         else:
-            self._csv.writerow("" if value is None else value for value in record.values())
-        self._file.flush()
+            cells = ["" if value is None else value for value in record.values()]
+            self._guarded(lambda: self._csv.writerow(cells))
 
     def sync(self) -> None:
         """Ask the operating system to put what was written on disk."""
-        self._file.flush()
-        os.fsync(self._file.fileno())
+        self._guarded(lambda: os.fsync(self._file.fileno()))
+
+    def _guarded(self, write: Callable[[], object]) -> None:
+        try:
+            write()
+            self._file.flush()
+        except OSError as error:
+            self._broken = True
+            raise ReportWriteError(
+                f"cannot write the report {self._path}: {error.strerror}. The lines written "
+                "so far are kept: make room, then run the same command with --resume"
+            ) from None
 
     def close(self) -> None:
-        self._file.close()
+        try:
+            self._file.close()
+        except OSError:
+            # Closing flushes again what could not be written; that error is already raised.
+            if not self._broken:
+                raise
 
     def __enter__(self) -> ReportWriter:
         return self
@@ -98,7 +115,7 @@ def open_report(path: Path, *, overwrite: bool) -> ReportWriter:
             f"report {path} exists already; pass --resume to continue it, --overwrite to "
             "replace it, or --report to write elsewhere"
         ) from None
-    return ReportWriter(text_file(fd), jsonl=is_jsonl(path))
+    return ReportWriter(text_file(fd), path=path, jsonl=is_jsonl(path))
 
 
 def open_private(path: Path, mode_flag: int) -> int:

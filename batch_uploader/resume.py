@@ -67,7 +67,9 @@ def resume_report(path: Path) -> tuple[ReportWriter, EarlierOkRows]:
     temporary = path.with_name(f".{path.name}.resume")
     try:
         with path.open(encoding="utf-8", newline="") as source:
-            kept = ReportWriter(text_file(open_private(temporary, os.O_TRUNC)), jsonl=jsonl)
+            kept = ReportWriter(
+                text_file(open_private(temporary, os.O_TRUNC)), path=temporary, jsonl=jsonl
+            )
             with kept:
                 for record in _records(source, path, jsonl=jsonl):
                     if record.get("status") == "ok" and _add(earlier, record):
@@ -77,7 +79,7 @@ def resume_report(path: Path) -> tuple[ReportWriter, EarlierOkRows]:
         raise ConfigurationError(f"cannot resume from report {path}: {error}") from None
     temporary.replace(path)
     return ReportWriter(
-        text_file(open_private(path, os.O_APPEND)), jsonl=jsonl, header=False
+        text_file(open_private(path, os.O_APPEND)), path=path, jsonl=jsonl, header=False
     ), earlier
 
 

@@ -66,7 +66,9 @@ def run_command(*args: str, cwd: Path, **env: str) -> subprocess.CompletedProces
     )
 
 
-def start_command(*args: str, cwd: Path, **env: str) -> subprocess.Popen[str]:
+def start_command(
+    *args: str, cwd: Path, preexec_fn: Callable[[], None] | None = None, **env: str
+) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [str(SCRIPT), *args],
         stdout=subprocess.PIPE,
@@ -74,6 +76,7 @@ def start_command(*args: str, cwd: Path, **env: str) -> subprocess.Popen[str]:
         text=True,
         cwd=cwd,
         env=command_env(**env),
+        preexec_fn=preexec_fn,  # noqa: PLW1509 (tests set resource limits on the child)
     )
 
 
