@@ -149,6 +149,9 @@ def _compose(file: TextIO, source: Path) -> yaml.Node:
         raise ManifestError(source, line, f"is not valid YAML: {error.problem}") from None
     except yaml.YAMLError as error:
         raise ManifestError(source, None, f"is not valid YAML: {error}") from None
+    except RecursionError:
+        # PyYAML composes recursively; thousands of nested brackets exhaust the stack.
+        raise ManifestError(source, None, "is nested too deeply to be a manifest") from None
     if root is None:
         raise ManifestError(source, None, "is empty: it must list submissions")
     return root

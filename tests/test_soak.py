@@ -1,0 +1,105 @@
+"""Fault-injection soak: thousands of rows through every kind of fault at once, nothing lost.
+
+Skipped by the default test run. Full size (20,000 rows):
+
+    SOAK_ROWS=20000 .venv/bin/python -m pytest -m soak -s
+
+`.ci/run` runs it with SOAK_ROWS=2000.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from batch_uploader import RetryPolicy, RowRules, RunSettings, upload_manifest
+from batch_uploader.mock_server import Fault, MockConfig, random_faults, running_mock_server
+
+from .conftest import API_KEY, ImageMaker
+
+pytestmark = pytest.mark.soak
+
+FAULT_RATES = {
+    Fault.PROCESSING_ERROR: 0.10,
+    Fault.UNAVAILABLE: 0.02,
+    Fault.THROTTLED: 0.01,
+    Fault.DROP: 0.01,
+    Fault.SLOW: 0.01,
+}
+DISTINCT_IMAGES = 500
+MAX_ATTEMPTS = 8
+
+
+async def test_soak_every_row_accounted_for(tmp_path: Path, make_image: ImageMaker) -> None:
+    rows = int(os.environ.get("SOAK_ROWS", "20000"))
+    images = [make_image(f"img/{n}.png", size=1500) for n in range(DISTINCT_IMAGES)]
+    lines = ["submissionId,admin,selfieImage"]
+    expected: dict[str, bytes] = {}
+    invalid: set[str] = set()
+    for number in range(1, rows + 1):
+        submission_id = f"soak-{number:06d}"
+        if number % 100 == 0:
+            invalid.add(submission_id)
+            lines.append(f"{submission_id},ops@example.com,img/missing-{number}.png")
+        else:
+            expected[submission_id] = images[number % DISTINCT_IMAGES]
+            lines.append(f"{submission_id},ops@example.com,img/{number % DISTINCT_IMAGES}.png")
+    manifest = tmp_path / "soak.csv"
+    manifest.write_text("\n".join(lines) + "\n")
+
+    config = MockConfig(
+        api_key=API_KEY,
+        faults=random_faults(FAULT_RATES, seed=20_000),
+        retry_after_seconds=1,
+        slow_seconds=1.0,
+    )
+    async with running_mock_server(config) as server:
+        settings = RunSettings(
+            api_key=API_KEY,
+            base_url=server.url,
+            rules=RowRules(admin="ops@example.com"),
+            report_path=tmp_path / "soak.report.csv",
+            concurrency=32,
+            timeout=0.3,
+            retry=RetryPolicy(max_attempts=MAX_ATTEMPTS, initial_wait=0.05, max_wait=0.5),
+        )
+        summary = await upload_manifest(manifest, settings)
+    received = server.received
+
+    with (tmp_path / "soak.report.csv").open(newline="") as file:
+        report = list(csv.DictReader(file))
+    by_submission = {line["submissionId"]: line for line in report}
+    lost = rows - len(by_submission)
+    assert len(report) == rows == len(by_submission), "exactly one line per row"
+    for submission_id, line in by_submission.items():
+        attempts = int(line["attempts"])
+        assert attempts <= MAX_ATTEMPTS
+        if submission_id in invalid:
+            assert line["status"] == "invalid"
+            assert submission_id not in received.requests_by_submission
+            continue
+        accepted = submission_id in received.accepted
+        assert (line["status"] == "ok") == accepted, submission_id
+        if accepted:
+            digest = hashlib.sha256(expected[submission_id]).hexdigest()
+            assert received.accepted[submission_id] == {"selfieImage": digest}
+    assert summary.requests == received.requests
+
+    figures = {
+        "rows": rows,
+        "ok": summary.rows_by_status["ok"],
+        "failed": summary.rows_by_status["failed"],
+        "invalid": summary.rows_by_status["invalid"],
+        "requests": summary.requests,
+        "retries": summary.retries,
+        "injected": {str(kind): received.answers[kind] for kind in FAULT_RATES},
+        "lostRows": lost,
+        "seconds": round(summary.elapsed_seconds, 1),
+    }
+    print("\nsoak figures:", json.dumps(figures))
+    assert all(received.answers[kind] > 0 for kind in FAULT_RATES)
