@@ -11,8 +11,9 @@ from importlib.metadata import version
 
 import aiohttp
 
+from batch_uploader.images import ImageChangedError
 from batch_uploader.models import Answer
-from batch_uploader.multipart import FormFields, build_form
+from batch_uploader.multipart import FormFields, form_body
 
 ENDPOINT = "/v3/submission/image"
 USER_AGENT = f"batch-uploader/{version('batch-uploader')}"
@@ -59,12 +60,13 @@ class ArgosClient:
 
     async def put_images(self, fields: FormFields) -> Answer:
         """One attempt: the server's answer, or `network_error` / `timeout` when there is none."""
+        request_body = await form_body(fields)
         try:
             async with self._session.put(
-                self._url, data=build_form(fields), headers=self._headers, timeout=self._timeout
+                self._url, data=request_body, headers=self._headers, timeout=self._timeout
             ) as response:
-                body = await _read_at_most(response, MAX_ANSWER_BYTES)
-                return self._answer(response, body)
+                answer_body = await _read_at_most(response, MAX_ANSWER_BYTES)
+                return self._answer(response, answer_body)
         except TimeoutError:
             return Answer(
                 http_status=None,
@@ -78,6 +80,9 @@ class ArgosClient:
                 message="the server's TLS certificate could not be verified",
             )
         except aiohttp.ClientError as error:
+            changed = _image_change_behind(error)
+            if changed is not None:
+                return Answer(http_status=None, error_code="file_changed", message=str(changed))
             return Answer(
                 http_status=None,
                 error_code="network_error",
@@ -97,6 +102,16 @@ class ArgosClient:
             message=message,
             retry_after=parse_retry_after(response.headers.get("Retry-After"), self._now()),
         )
+
+
+def _image_change_behind(error: BaseException) -> ImageChangedError | None:
+    """aiohttp wraps an error raised while writing the body; find ours behind it."""
+    cause: BaseException | None = error
+    for _ in range(16):  # a chain is short; the bound only guards against a cycle
+        if cause is None or isinstance(cause, ImageChangedError):
+            return cause
+        cause = cause.__cause__ or cause.__context__
+    return None
 
 
 def parse_retry_after(value: str | None, now: datetime) -> float | None:

@@ -10,6 +10,7 @@ from typing import TypeVar
 from batch_uploader.models import StopReason
 
 T = TypeVar("T")
+ABORT_MESSAGE = "batch-uploader run aborted"
 
 
 class RunStoppedError(Exception):
@@ -27,6 +28,7 @@ class RunControl:
         self.reason: StopReason | None = None
         self.stopping = asyncio.Event()
         self.aborting = asyncio.Event()
+        self._abortable: set[asyncio.Task[object]] = set()
 
     @property
     def stopped(self) -> bool:
@@ -40,20 +42,43 @@ class RunControl:
     def abort(self, reason: StopReason) -> None:
         self.stop(reason)
         self.aborting.set()
+        for task in self._abortable:
+            task.cancel(ABORT_MESSAGE)
 
     async def unless_stopped(self, awaitable: Awaitable[T]) -> T:
         """Await `awaitable`, or raise `RunStoppedError` as soon as the run stops."""
         return await _unless(self.stopping, awaitable)
 
     async def unless_aborted(self, awaitable: Awaitable[T]) -> T:
-        """Await `awaitable`, or raise `RunStoppedError` as soon as the run is aborted."""
-        return await _unless(self.aborting, awaitable)
+        """Await `awaitable`, or raise `RunStoppedError` as soon as the run is aborted.
+
+        Awaited in the caller's own task (a request per row is the hot path), which
+        `abort` cancels; that cancellation, and only that one, becomes `RunStoppedError`.
+        """
+        task = asyncio.current_task()
+        assert task is not None  # noqa: S101 (always called from a task)
+        if self.aborting.is_set():
+            _close(awaitable)
+            raise RunStoppedError
+        self._abortable.add(task)
+        try:
+            return await awaitable
+        except asyncio.CancelledError:
+            if self.aborting.is_set() and task.uncancel() == 0:
+                raise RunStoppedError from None
+            raise
+        finally:
+            self._abortable.discard(task)
+
+
+def _close(awaitable: Awaitable[object]) -> None:
+    if asyncio.iscoroutine(awaitable):
+        awaitable.close()
 
 
 async def _unless(event: asyncio.Event, awaitable: Awaitable[T]) -> T:
     if event.is_set():
-        if asyncio.iscoroutine(awaitable):
-            awaitable.close()
+        _close(awaitable)
         raise RunStoppedError
     work = asyncio.ensure_future(awaitable)
     interruption = asyncio.ensure_future(event.wait())

@@ -230,7 +230,9 @@ class _Run:
         try:
             plan = plan_row(row, rules, manifest_dir=self.manifest_dir)
             self._warn_unknown_id_type(row)
-            fields = await asyncio.to_thread(load_row, plan, rules)
+            # Small images are read and encoded right here (a worker thread per row would
+            # cost more than the work); large ones stream from their files later.
+            fields = load_row(plan, rules)
         except InvalidRowError as rejection:
             return _result(row, Status.INVALID, rejection.problem.code, rejection.problem.message)
         started = self.clock()

@@ -5,11 +5,15 @@ Everything here blocks on the file system; the engine runs it in a worker thread
 
 from __future__ import annotations
 
-import base64
 import errno
 import os
 import stat
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from pathlib import Path
+
+import aiofiles
+import pybase64
 
 from batch_uploader.models import InvalidRowError
 
@@ -17,6 +21,42 @@ IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png"})
 JPEG_MAGIC = b"\xff\xd8\xff"
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 MAGIC_LENGTH = len(PNG_MAGIC)
+
+
+# Images larger than this are not read whole: their request streams them from the file.
+STREAM_ABOVE_BYTES = 256 * 1024
+# Raw bytes read and encoded at a time when streaming; a multiple of 3 keeps Base64 chunks
+# free of padding until the last one.
+STREAM_CHUNK_BYTES = 3 * 256 * 1024
+
+
+class ImageChangedError(Exception):
+    """A streamed image file changed size between its checks and its upload."""
+
+
+@dataclass(frozen=True, slots=True)
+class StreamedImage:
+    """An image sent straight from its file, Base64-encoded chunk by chunk as it goes out."""
+
+    path: Path
+    size: int
+
+    @property
+    def encoded_length(self) -> int:
+        return base64_length(self.size)
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        """Its Base64, in pieces; raises ImageChangedError if the file is not `size` long."""
+        remaining = self.size
+        async with aiofiles.open(self.path, "rb") as file:
+            while remaining > 0:
+                content = await file.read(min(STREAM_CHUNK_BYTES, remaining))
+                if not content:
+                    break
+                remaining -= len(content)
+                yield pybase64.b64encode(content)
+            if remaining != 0 or await file.read(1):
+                raise ImageChangedError(f"{self.path} changed size during its upload")
 
 
 def base64_length(size: int) -> int:
@@ -33,7 +73,7 @@ def check_suffix(path: Path) -> None:
 
 
 def image_size(path: Path) -> int:
-    """Check the file as `read_image` would, reading only its first bytes; return its size."""
+    """Check the file as `load_image` does, reading only its first bytes; return its size."""
     fd = _open_regular_file(path)
     try:
         size = os.fstat(fd).st_size
@@ -43,15 +83,14 @@ def image_size(path: Path) -> int:
         os.close(fd)
 
 
-def read_image(path: Path, *, max_size: int) -> bytes:
-    """Read a whole image file once and check it; refuse it unread when over `max_size`."""
+def load_image(path: Path, *, stream_above: int = STREAM_ABOVE_BYTES) -> bytes | StreamedImage:
+    """A checked image: its bytes, or, when larger than `stream_above`, a `StreamedImage`."""
     fd = _open_regular_file(path)
     try:
         size = os.fstat(fd).st_size
-        if size > max_size:
-            raise InvalidRowError(
-                "too_large", f"{path} is {size:,} bytes, too large for one request"
-            )
+        if size > stream_above:
+            _check_content(path, os.read(fd, MAGIC_LENGTH), size)
+            return StreamedImage(path, size)
         with os.fdopen(os.dup(fd), "rb") as file:
             content = file.read()
     except OSError as error:
@@ -63,8 +102,8 @@ def read_image(path: Path, *, max_size: int) -> bytes:
 
 
 def encode_image(content: bytes) -> bytes:
-    """Standard, padded Base64, as the API expects."""
-    return base64.b64encode(content)
+    """Standard, padded Base64, as the API expects (pybase64: SIMD, ~30x the stdlib's speed)."""
+    return pybase64.b64encode(content)
 
 
 def _open_regular_file(path: Path) -> int:

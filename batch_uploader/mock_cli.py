@@ -92,6 +92,12 @@ def _rate_option(name: str, what: str) -> Callable[[Callable[..., None]], Callab
 )
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the fault draws.")
 @click.option("--inactive-project", is_flag=True, help="Answer every request with invalid_project.")
+@click.option(
+    "--fast",
+    is_flag=True,
+    help="Benchmark mode: check the key, read the body and accept it, without parsing "
+    "the form or recording anything.",
+)
 def mock_server(
     *,
     host: str,
@@ -110,6 +116,7 @@ def mock_server(
     latency_ms: int,
     seed: int,
     inactive_project: bool,
+    fast: bool,
 ) -> None:
     """Serve a local Argos-compatible PUT /v3/submission/image until Ctrl-C or SIGTERM.
 
@@ -136,6 +143,7 @@ def mock_server(
         retry_after_seconds=retry_after,
         slow_seconds=slow_ms / 1000,
         inactive_project=inactive_project,
+        fast=fast,
     )
 
     if not is_loopback(host):

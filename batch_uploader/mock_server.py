@@ -85,6 +85,7 @@ class MockConfig:
     submissions: frozenset[str] | None = None
     faults: FaultPlan = no_faults
     inactive_project: bool = False
+    fast: bool = False
     latency_seconds: float = 0.0
     retry_after_seconds: int = 1
     slow_seconds: float = 5.0
@@ -122,7 +123,7 @@ def create_app(config: MockConfig, received: Received | None = None) -> web.Appl
     """The aiohttp application; `received` collects what it saw."""
     app = web.Application(client_max_size=GATEWAY_LIMIT_BYTES * 2)
     handler = _Handler(config, received if received is not None else Received())
-    app.router.add_put(ENDPOINT, handler.put_image)
+    app.router.add_put(ENDPOINT, handler.put_image_fast if config.fast else handler.put_image)
     app.router.add_get("/_mock/received", handler.show_received)
     return app
 
@@ -134,6 +135,16 @@ class _Handler:
 
     async def show_received(self, request: web.Request) -> web.Response:
         return web.json_response(self.received.as_json())
+
+    async def put_image_fast(self, request: web.Request) -> web.StreamResponse:
+        """For benchmarks: check the key, read the body, accept; no parsing, no records."""
+        self.received.requests += 1
+        await request.read()
+        if self.config.latency_seconds:
+            await asyncio.sleep(self.config.latency_seconds)
+        if request.headers.get("x-api-key") != self.config.api_key:
+            return web.json_response({"message": "Forbidden"}, status=403)
+        return web.json_response({"message": "complete to update image."})
 
     async def put_image(self, request: web.Request) -> web.StreamResponse:
         received = self.received

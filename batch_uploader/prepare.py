@@ -9,7 +9,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from batch_uploader.images import base64_length, check_suffix, encode_image, image_size, read_image
+from batch_uploader.images import (
+    StreamedImage,
+    base64_length,
+    check_suffix,
+    encode_image,
+    image_size,
+    load_image,
+)
 from batch_uploader.models import (
     ADMIN,
     ID_DOCUMENT_FIELDS,
@@ -18,7 +25,7 @@ from batch_uploader.models import (
     InvalidRowError,
     ManifestRow,
 )
-from batch_uploader.multipart import FormFields, form_size
+from batch_uploader.multipart import FieldValue, FormFields, form_size
 from batch_uploader.settings import RowRules
 
 
@@ -72,15 +79,19 @@ def measure_row(plan: RowPlan, rules: RowRules) -> int:
 
 
 def load_row(plan: RowPlan, rules: RowRules) -> FormFields:
-    """Read and encode every image of the plan (each file read once): the request's fields."""
-    encoded: list[tuple[str, bytes]] = []
-    budget = rules.max_request_bytes
+    """The request's fields: small images read and encoded now, large ones left to stream.
+
+    Each file is opened once here; a large one is read once more, as its request goes out.
+    """
+    fields: list[tuple[str, FieldValue]] = []
+    lengths: list[tuple[str, int]] = []
     for name, path in plan.images:
-        # A file that alone breaks the budget is refused without being read.
-        content = read_image(path, max_size=budget * 3 // 4)
-        encoded.append((name, encode_image(content)))
-    _check_size(plan, [(name, len(value)) for name, value in encoded], rules)
-    return [*plan.text_fields, *encoded]
+        image = load_image(path)
+        value = image if isinstance(image, StreamedImage) else encode_image(image)
+        fields.append((name, value))
+        lengths.append((name, len(value) if isinstance(value, bytes) else value.encoded_length))
+    _check_size(plan, lengths, rules)
+    return [*plan.text_fields, *fields]
 
 
 def _check_size(plan: RowPlan, lengths: list[tuple[str, int]], rules: RowRules) -> int:

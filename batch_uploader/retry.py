@@ -83,6 +83,15 @@ async def send_with_retries(
 
     An exception from `send` or `sleep` ends the loop and propagates.
     """
+    first = await send()
+    if not is_retryable(first) or policy.max_attempts == 1:
+        # Most rows end here; tenacity's machinery costs more than the request's own
+        # bookkeeping, so it is set up only for rows that need a retry.
+        return first
+    pending = [first]
+
+    async def replay_then_send() -> Answer:
+        return pending.pop() if pending else await send()
 
     def before_sleep(state: RetryCallState) -> None:
         assert state.outcome is not None  # noqa: S101 (tenacity sleeps only after an outcome)
@@ -97,5 +106,5 @@ async def send_with_retries(
         before_sleep=before_sleep,
         retry_error_callback=_last_answer,
     )
-    answer: Answer = await retrying(send)
+    answer: Answer = await retrying(replay_then_send)
     return answer

@@ -18,8 +18,13 @@ from aiohttp.test_utils import TestServer
 
 from batch_uploader.client import ENDPOINT, ArgosClient, open_session, parse_retry_after
 from batch_uploader.models import Answer
+from batch_uploader.multipart import FormFields
 
-FIELDS = [("submissionId", b"s1"), ("admin", b"a@x.io"), ("selfieImage", b"iVBORw0KGgo=")]
+FIELDS: FormFields = [
+    ("submissionId", b"s1"),
+    ("admin", b"a@x.io"),
+    ("selfieImage", b"iVBORw0KGgo="),
+]
 NOW = datetime(2026, 11, 27, 12, 0, 0, tzinfo=UTC)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -37,13 +42,16 @@ def client(session: aiohttp.ClientSession, base_url: str, timeout: float = 5) ->
 
 
 async def answer_from(
-    session: aiohttp.ClientSession, handler: Handler, client_timeout: float = 5
+    session: aiohttp.ClientSession,
+    handler: Handler,
+    client_timeout: float = 5,
+    fields: FormFields = FIELDS,
 ) -> Answer:
-    app = web.Application()
+    app = web.Application(client_max_size=50 * 1024 * 1024)
     app.router.add_put(ENDPOINT, handler)
     async with TestServer(app, host="127.0.0.1") as server:
         base_url = str(server.make_url("/"))
-        return await client(session, base_url, client_timeout).put_images(FIELDS)
+        return await client(session, base_url, client_timeout).put_images(fields)
 
 
 def replying(response: Callable[[], web.StreamResponse]) -> Handler:

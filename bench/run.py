@@ -1,0 +1,295 @@
+"""Benchmark batch-uploader against the baselines a user would otherwise reach for.
+
+    python bench/run.py [--rows 20000] [--image-kb 50] [--concurrency 32] [--latency-ms 20]
+    python bench/run.py --memory
+
+One local server process (the mock server in --fast mode: it checks the key, reads the body
+and accepts it) on loopback, one generated manifest and set of images, and four clients,
+each in its own process so that its CPU time and peak RSS are its own:
+
+1. sequential: the vendor's documented style, requests.put(..., files=...) in a loop
+   (on a slice of the rows: its rate is what counts);
+2. threads: the same in a ThreadPoolExecutor at the same concurrency;
+3. ceiling: a bare aiohttp loop at the same concurrency sending bodies encoded in advance
+   (no file reading, no validation, no report);
+4. batch-uploader itself, through its console script.
+
+It prints a table and writes JSON (--json). `--memory` instead measures batch-uploader's peak
+RSS on a 2,000-row and a 200,000-row manifest, and with 8 MB images at concurrency 16.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import json
+import os
+import platform
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+API_KEY = "bench-key"
+ENDPOINT = "/v3/submission/image"
+ADMIN = "bench@example.com"
+DISTINCT_IMAGES = 100
+JPEG_HEADER = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00"
+SCRIPT = Path(sys.executable).parent / "batch-uploader"
+
+
+# The clients, each run in a child process: `python bench/run.py --client NAME ...`
+
+
+def rows_of(manifest: Path, limit: int | None) -> list[tuple[str, Path]]:
+    rows = []
+    with manifest.open() as file:
+        next(file)
+        for line in file:
+            submission_id, _, image = line.rstrip("\n").split(",")
+            rows.append((submission_id, manifest.parent / image))
+            if limit is not None and len(rows) == limit:
+                break
+    return rows
+
+
+def put_with_requests(url: str, submission_id: str, image: Path) -> None:
+    import requests  # noqa: PLC0415 (only the baselines need it)
+
+    files = {
+        "submissionId": (None, submission_id),
+        "admin": (None, ADMIN),
+        "selfieImage": (None, base64.b64encode(image.read_bytes()).decode()),
+    }
+    response = requests.put(url, headers={"x-api-key": API_KEY}, files=files, timeout=60)
+    response.raise_for_status()
+
+
+def client_sequential(url: str, rows: list[tuple[str, Path]], concurrency: int) -> None:
+    for submission_id, image in rows:
+        put_with_requests(url, submission_id, image)
+
+
+def client_threads(url: str, rows: list[tuple[str, Path]], concurrency: int) -> None:
+    with ThreadPoolExecutor(max_workers=concurrency) as pool:
+        for future in [pool.submit(put_with_requests, url, *row) for row in rows]:
+            future.result()
+
+
+def client_ceiling(url: str, rows: list[tuple[str, Path]], concurrency: int) -> None:
+    import aiohttp  # noqa: PLC0415
+
+    boundary = b"benchmarkboundary0123456789"
+    # Everything but the submission id is encoded in advance, once per distinct image.
+    tails = {
+        path: b'\r\n--%s\r\nContent-Disposition: form-data; name="admin"\r\n\r\n%s'
+        b'\r\n--%s\r\nContent-Disposition: form-data; name="selfieImage"\r\n\r\n%s'
+        b"\r\n--%s--\r\n"
+        % (boundary, ADMIN.encode(), boundary, base64.b64encode(path.read_bytes()), boundary)
+        for path in {row[1] for row in rows}
+    }
+    head = b'--%s\r\nContent-Disposition: form-data; name="submissionId"\r\n\r\n' % boundary
+    headers = {
+        "x-api-key": API_KEY,
+        "Content-Type": f"multipart/form-data; boundary={boundary.decode()}",
+    }
+
+    async def run() -> None:
+        connector = aiohttp.TCPConnector(limit=concurrency)
+        async with aiohttp.ClientSession(connector=connector) as session:
+            queue = iter(rows)
+
+            async def worker() -> None:
+                for submission_id, image in queue:
+                    body = b"".join((head, submission_id.encode(), tails[image]))
+                    async with session.put(url, data=body, headers=headers) as response:
+                        await response.read()
+                        response.raise_for_status()
+
+            await asyncio.gather(*(worker() for _ in range(concurrency)))
+
+    asyncio.run(run())
+
+
+CLIENTS = {
+    "sequential": client_sequential,
+    "threads": client_threads,
+    "ceiling": client_ceiling,
+}
+
+
+def run_client(name: str, url: str, manifest: Path, limit: int | None, concurrency: int) -> None:
+    rows = rows_of(manifest, limit)
+    started = time.perf_counter()
+    CLIENTS[name](url + ENDPOINT, rows, concurrency)
+    print(json.dumps({"rows": len(rows), "seconds": time.perf_counter() - started}))
+
+
+# The parent: data, server, measurements, table
+
+
+def make_data(folder: Path, *, rows: int, image_bytes: int) -> Path:
+    images = folder / "images"
+    images.mkdir(parents=True, exist_ok=True)
+    distinct = min(rows, DISTINCT_IMAGES)
+    for number in range(distinct):
+        path = images / f"{number}.jpg"
+        if not path.exists() or path.stat().st_size != image_bytes:
+            path.write_bytes(JPEG_HEADER + os.urandom(image_bytes - len(JPEG_HEADER)))
+    manifest = folder / f"manifest-{rows}.csv"
+    with manifest.open("w") as file:
+        file.write("submissionId,admin,selfieImage\n")
+        for number in range(rows):
+            file.write(f"bench-{number:07d},{ADMIN},images/{number % distinct}.jpg\n")
+    return manifest
+
+
+class Server:
+    """`batch-uploader mock-server --fast` in its own process."""
+
+    def __init__(self, latency_ms: int) -> None:
+        self.process = subprocess.Popen(
+            [str(SCRIPT), "mock-server", "--fast", "--port", "0", "--api-key", API_KEY,
+             "--latency-ms", str(latency_ms)],
+            stdout=subprocess.PIPE,
+            text=True,
+        )  # fmt: skip
+        assert self.process.stdout is not None
+        match = re.search(r"(http://\S+)", self.process.stdout.readline())
+        assert match, "the mock server did not start"
+        self.url = match.group(1)
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.communicate(timeout=10)
+
+
+def measure(command: list[str], env: dict[str, str] | None = None) -> dict[str, float]:
+    """Run a command; its wall time, CPU seconds and peak RSS, and what it printed."""
+    started = time.perf_counter()
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, env=env)
+    _, status, usage = os.wait4(process.pid, 0)
+    wall = time.perf_counter() - started
+    output = process.stdout.read().decode() if process.stdout else ""
+    if process.stdout:
+        process.stdout.close()
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"{command[:3]} failed with {os.waitstatus_to_exitcode(status)}")
+    reported = json.loads(output.strip().splitlines()[-1]) if output.strip() else {}
+    return {
+        "wall": wall,
+        "seconds": reported.get("seconds", wall),
+        "cpu": usage.ru_utime + usage.ru_stime,
+        "peak_rss_mb": usage.ru_maxrss / 1024,
+    }
+
+
+def batch_uploader(manifest: Path, url: str, concurrency: int, report: Path) -> dict[str, float]:
+    env = {**os.environ, "ARGOS_API_KEY": API_KEY}
+    command = [str(SCRIPT), "run", str(manifest), "--base-url", url, "--concurrency",
+               str(concurrency), "--report", str(report), "--overwrite", "--quiet"]  # fmt: skip
+    return measure(command, env)
+
+
+def compare(args: argparse.Namespace, folder: Path) -> dict[str, object]:
+    manifest = make_data(folder, rows=args.rows, image_bytes=args.image_kb * 1024)
+    server = Server(args.latency_ms)
+    results: dict[str, dict[str, float]] = {}
+    try:
+        for name in CLIENTS:
+            limit = args.sequential_rows if name == "sequential" else None
+            command = [sys.executable, __file__, "--client", name, "--url", server.url]
+            command += ["--manifest", str(manifest), "--concurrency", str(args.concurrency)]
+            if limit is not None:
+                command += ["--limit", str(limit)]
+            result = measure(command)
+            result["rows"] = min(limit or args.rows, args.rows)
+            results[name] = result
+        result = batch_uploader(manifest, server.url, args.concurrency, folder / "report.csv")
+        result["rows"] = args.rows
+        results["batch-uploader"] = result
+    finally:
+        server.stop()
+    for result in results.values():
+        result["rows_per_second"] = result["rows"] / result["seconds"]
+        result["cpu_per_1000_rows"] = result["cpu"] / result["rows"] * 1000
+    ours = results["batch-uploader"]["rows_per_second"]
+    ratios = {
+        f"batch-uploader / {name}": ours / result["rows_per_second"]
+        for name, result in results.items()
+        if name != "batch-uploader"
+    }
+    return {"settings": vars(args), "results": results, "ratios": ratios}
+
+
+def memory(args: argparse.Namespace, folder: Path) -> dict[str, object]:
+    server = Server(0)
+    try:
+        small = make_data(folder / "small", rows=2_000, image_bytes=50 * 1024)
+        large = make_data(folder / "small", rows=200_000, image_bytes=50 * 1024)
+        rss_small = batch_uploader(small, server.url, 32, folder / "r1.csv")
+        rss_large = batch_uploader(large, server.url, 32, folder / "r2.csv")
+        big = make_data(folder / "big", rows=64, image_bytes=8 * 1024 * 1024)
+        rss_big = batch_uploader(big, server.url, 16, folder / "r3.csv")
+    finally:
+        server.stop()
+    return {
+        "2,000 rows, 50 KB images, concurrency 32": rss_small,
+        "200,000 rows, 50 KB images, concurrency 32": rss_large,
+        "growth 2,000 -> 200,000 rows": rss_large["peak_rss_mb"] / rss_small["peak_rss_mb"] - 1,
+        "64 rows, 8 MB images, concurrency 16": rss_big,
+    }
+
+
+def print_table(report: dict[str, object]) -> None:
+    results = report["results"]
+    assert isinstance(results, dict)
+    print(f"{'client':<16}{'rows':>8}{'rows/s':>10}{'CPU s/1000 rows':>17}{'peak RSS MB':>13}")
+    for name, result in results.items():
+        print(
+            f"{name:<16}{result['rows']:>8.0f}{result['rows_per_second']:>10.1f}"
+            f"{result['cpu_per_1000_rows']:>17.2f}{result['peak_rss_mb']:>13.1f}"
+        )
+    ratios = report["ratios"]
+    assert isinstance(ratios, dict)
+    for name, ratio in ratios.items():
+        print(f"{name}: {ratio:.2f}x")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rows", type=int, default=20_000)
+    parser.add_argument("--sequential-rows", type=int, default=300)
+    parser.add_argument("--image-kb", type=int, default=50)
+    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--latency-ms", type=int, default=20)
+    parser.add_argument("--json", type=Path, help="write the results here too")
+    parser.add_argument("--memory", action="store_true", help="measure the memory bounds")
+    parser.add_argument("--workdir", type=Path, help="keep generated data here")
+    parser.add_argument("--client", choices=sorted(CLIENTS), help=argparse.SUPPRESS)
+    parser.add_argument("--url", help=argparse.SUPPRESS)
+    parser.add_argument("--manifest", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--limit", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.client:
+        run_client(args.client, args.url, args.manifest, args.limit, args.concurrency)
+        return
+    folder = args.workdir or Path(tempfile.mkdtemp(prefix="batch-uploader-bench-"))
+    machine = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+    print(f"machine: {machine}; server: mock-server --fast on loopback")
+    if args.memory:
+        report: dict[str, object] = {"machine": machine, "memory": memory(args, folder)}
+        print(json.dumps(report["memory"], indent=2))
+    else:
+        report = {"machine": machine, **compare(args, folder)}
+        print_table(report)
+    if args.json:
+        args.json.write_text(json.dumps(report, indent=2, default=str))
+
+
+if __name__ == "__main__":
+    main()

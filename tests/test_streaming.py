@@ -1,0 +1,116 @@
+"""Large images stream from their files: exact bytes, a Content-Length, bounded memory."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from email.parser import BytesParser
+from pathlib import Path
+
+from aiohttp import web
+
+from batch_uploader import RowRules, RunSettings, upload_manifest
+from batch_uploader.client import open_session
+from batch_uploader.images import STREAM_ABOVE_BYTES, StreamedImage, load_image
+from batch_uploader.mock_server import MockConfig, running_mock_server
+from batch_uploader.multipart import form_body, form_size
+
+from .conftest import API_KEY, ImageMaker
+from .test_client import FIELDS, answer_from
+
+
+class Collector:
+    def __init__(self) -> None:
+        self.body = b""
+
+    async def write(self, data: bytes) -> None:
+        self.body += data
+
+
+def test_small_images_are_read_large_ones_streamed(tmp_path: Path, make_image: ImageMaker) -> None:
+    small = make_image("small.png", size=STREAM_ABOVE_BYTES)
+    make_image("large.png", size=STREAM_ABOVE_BYTES + 1)
+    assert load_image(tmp_path / "small.png") == small
+    assert load_image(tmp_path / "large.png") == StreamedImage(
+        tmp_path / "large.png", STREAM_ABOVE_BYTES + 1
+    )
+
+
+async def test_streamed_body_is_exact_and_its_size_known(
+    tmp_path: Path, make_image: ImageMaker
+) -> None:
+    content = make_image("big.jpg", size=2_000_001)
+    image = StreamedImage(tmp_path / "big.jpg", len(content))
+    text = [("submissionId", b"s1"), ("admin", b"a@x.io")]
+    body = await form_body([*text, ("idImage", image), ("selfieImage", b"iVBORw0KGgo=")])
+    collector = Collector()
+    await body.write(collector)  # type: ignore[arg-type]
+    assert body.size == len(collector.body)
+    assert body.size == form_size([*text], [("idImage", image.encoded_length), ("selfieImage", 12)])
+    message = BytesParser().parsebytes(
+        f"Content-Type: {body.content_type}\r\n\r\n".encode() + collector.body
+    )
+    parts = {part.get_param("name", header="content-disposition"): part.get_payload(decode=True)
+             for part in message.get_payload()}  # type: ignore[union-attr]  # fmt: skip
+    assert base64.b64decode(parts["idImage"], validate=True) == content
+    assert parts["selfieImage"] == b"iVBORw0KGgo="
+
+
+async def test_streamed_request_has_a_content_length_not_chunks(
+    tmp_path: Path, make_image: ImageMaker
+) -> None:
+    content = make_image("big.png", size=1_500_000)
+    seen: dict[str, str] = {}
+    received = bytearray()
+
+    async def record(request: web.Request) -> web.StreamResponse:
+        seen.update(request.headers)
+        received.extend(await request.read())
+        return web.json_response({"message": "complete to update image."})
+
+    fields = [*FIELDS[:2], ("selfieImage", StreamedImage(tmp_path / "big.png", len(content)))]
+    async with open_session(concurrency=1) as session:
+        answer = await answer_from(session, record, fields=fields)
+    assert answer.accepted
+    assert int(seen["Content-Length"]) == len(received)
+    assert "Transfer-Encoding" not in seen
+    assert base64.b64encode(content) in bytes(received)
+
+
+async def test_a_file_that_shrinks_during_upload_fails_its_row(
+    tmp_path: Path, make_image: ImageMaker
+) -> None:
+    content = make_image("big.png", size=600_000)
+    fields = [*FIELDS[:2], ("selfieImage", StreamedImage(tmp_path / "big.png", len(content) + 3))]
+
+    async def accept(request: web.Request) -> web.StreamResponse:
+        await request.read()
+        return web.json_response({"message": "complete to update image."})
+
+    async with open_session(concurrency=1) as session:
+        answer = await answer_from(session, accept, fields=fields)
+    assert (answer.http_status, answer.error_code) == (None, "file_changed")
+    assert "changed size" in answer.message
+
+
+async def test_large_images_arrive_byte_exact_end_to_end(
+    tmp_path: Path, make_image: ImageMaker
+) -> None:
+    sizes = [300_000, 1_000_000, 3_000_000]
+    contents = [make_image(f"{n}.png", size=size) for n, size in enumerate(sizes)]
+    manifest = tmp_path / "m.csv"
+    manifest.write_text(
+        "submissionId,selfieImage\n" + "".join(f"s{n},{n}.png\n" for n in range(len(sizes)))
+    )
+    async with running_mock_server(MockConfig(api_key=API_KEY)) as server:
+        settings = RunSettings(
+            api_key=API_KEY,
+            base_url=server.url,
+            rules=RowRules(admin="a@x.io"),
+            report_path=tmp_path / "r.csv",
+        )
+        summary = await upload_manifest(manifest, settings)
+    assert summary.all_ok
+    for number, content in enumerate(contents):
+        digest = hashlib.sha256(content).hexdigest()
+        assert server.received.accepted[f"s{number}"] == {"selfieImage": digest}
