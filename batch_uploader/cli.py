@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 import shlex
@@ -37,7 +36,7 @@ from batch_uploader.settings import (
 )
 from batch_uploader.sharding import Shard
 from batch_uploader.stats import RunSummary
-from batch_uploader.terminal import watched
+from batch_uploader.terminal import run_on_fast_loop, watched
 from batch_uploader.validate import RowCheck, validate_manifest
 
 EXIT_OK = 0
@@ -240,7 +239,7 @@ def run(
         shard=Shard.parse(shard) if shard else None,
     )
     progress = Progress.for_stream(sys.stderr, quiet=quiet, plain=log_format == "json")
-    summary = asyncio.run(
+    summary = run_on_fast_loop(
         watched(
             manifest,
             progress,
@@ -328,7 +327,7 @@ def demo(*, quiet: bool) -> None:
             DEMO_PROCESSING_ERROR_RATE * 100,
         )
 
-    summary = asyncio.run(
+    summary = run_on_fast_loop(
         watched(
             example_manifest(),
             progress,

@@ -133,7 +133,7 @@ def parse_retry_after(value: str | None, now: datetime) -> float | None:
 async def _read_at_most(response: aiohttp.ClientResponse, limit: int) -> bytes:
     chunks: list[bytes] = []
     size = 0
-    while size < limit:
+    while size < limit and not response.content.at_eof():
         chunk = await response.content.read(limit - size)
         if not chunk:
             break

@@ -91,14 +91,23 @@ def load_image(path: Path, *, stream_above: int = STREAM_ABOVE_BYTES) -> bytes |
         if size > stream_above:
             _check_content(path, os.read(fd, MAGIC_LENGTH), size)
             return StreamedImage(path, size)
-        with os.fdopen(os.dup(fd), "rb") as file:
-            content = file.read()
+        content = _read_all(fd, size)
     except OSError as error:
         raise InvalidRowError("unreadable", f"{path} cannot be read: {error.strerror}") from None
     finally:
         os.close(fd)
     _check_content(path, content[:MAGIC_LENGTH], len(content))
     return content
+
+
+def _read_all(fd: int, expected: int) -> bytes:
+    # A regular file's short read means its end: one read suffices unless the file grew.
+    chunks = [os.read(fd, expected + 1)]
+    if len(chunks[0]) <= expected:
+        return chunks[0]
+    while chunks[-1]:
+        chunks.append(os.read(fd, 1 << 16))
+    return b"".join(chunks)
 
 
 def encode_image(content: bytes) -> bytes:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -18,6 +17,7 @@ from batch_uploader.mock_server import (
     serve_until_stopped,
 )
 from batch_uploader.settings import API_KEY_ENV, is_loopback
+from batch_uploader.terminal import run_on_fast_loop
 
 
 def _rate_option(name: str, what: str) -> Callable[[Callable[..., None]], Callable[..., None]]:
@@ -158,7 +158,7 @@ def mock_server(
         sys.stdout.flush()
 
     try:
-        asyncio.run(serve_until_stopped(config, host=host, port=port, on_ready=ready))
+        run_on_fast_loop(serve_until_stopped(config, host=host, port=port, on_ready=ready))
     except OSError as error:
         raise ConfigurationError(f"cannot listen on {host}:{port}: {error.strerror}") from None
     click.echo("mock Argos server stopped")

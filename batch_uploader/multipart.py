@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TypeAlias
 
 from aiohttp import MultipartWriter, hdrs
@@ -47,11 +48,17 @@ class FormBody(Payload):
 
     def __init__(self, pieces: Sequence[FieldValue], *, content_type: str) -> None:
         merged: list[FieldValue] = []
+        in_memory: list[bytes] = []
         for piece in pieces:
-            if merged and isinstance(piece, bytes) and isinstance(merged[-1], bytes):
-                merged[-1] += piece
-            else:
-                merged.append(piece)
+            if isinstance(piece, bytes):
+                in_memory.append(piece)
+                continue
+            if in_memory:
+                merged.append(b"".join(in_memory))
+                in_memory = []
+            merged.append(piece)
+        if in_memory:
+            merged.append(b"".join(in_memory))
         super().__init__(merged, content_type=content_type)
         self._pieces = merged
         self._size = sum(
@@ -75,23 +82,51 @@ class FormBody(Payload):
         raise TypeError("a form body is bytes, not text")
 
 
+@dataclass(frozen=True, slots=True)
+class _Framing:
+    """aiohttp's framing of a form with given field names: the bytes between the values."""
+
+    segments: tuple[bytes, ...]
+    content_type: str
+
+
+# One framing per layout of field names (there are a handful), built once by aiohttp.
+_FRAMINGS: dict[tuple[str, ...], _Framing] = {}
+_MAX_FRAMINGS = 64
+
+
 async def form_body(fields: FormFields) -> FormBody:
     """The request body for these fields, its framing and Content-Type made by aiohttp.
 
-    aiohttp frames the form around placeholder values, which are then swapped for ours; one
-    buffer (or a few pieces, when images stream) instead of a dozen small socket writes.
+    aiohttp frames a form of placeholder values once per layout of field names; each body
+    is that framing with our values in place: one buffer (or a few pieces, when images
+    stream) instead of a dozen small socket writes, and no form object per request.
     """
-    placeholders = [b"\x00batch-uploader-value-%d\x00" % index for index in range(len(fields))]
-    form = build_form([(name, mark) for (name, _), mark in zip(fields, placeholders, strict=True)])
+    names = tuple(name for name, _ in fields)
+    framing = _FRAMINGS.get(names)
+    if framing is None:
+        framing = await _frame(names)
+        if len(_FRAMINGS) >= _MAX_FRAMINGS:
+            _FRAMINGS.clear()
+        _FRAMINGS[names] = framing
+    pieces: list[FieldValue] = [framing.segments[0]]
+    for (_, value), segment in zip(fields, framing.segments[1:], strict=True):
+        pieces += [value, segment]
+    return FormBody(pieces, content_type=framing.content_type)
+
+
+async def _frame(names: tuple[str, ...]) -> _Framing:
+    placeholders = [b"\x00batch-uploader-value-%d\x00" % index for index in range(len(names))]
+    form = build_form(list(zip(names, placeholders, strict=True)))
     collector = _Collector()
     await form.write(collector)  # type: ignore[arg-type]
     rest = b"".join(collector.chunks)
-    pieces: list[FieldValue] = []
-    for (_, value), placeholder in zip(fields, placeholders, strict=True):
+    segments = []
+    for placeholder in placeholders:
         before, _, rest = rest.partition(placeholder)
-        pieces += [before, value]
-    pieces.append(rest)
-    return FormBody(pieces, content_type=form.headers[hdrs.CONTENT_TYPE])
+        segments.append(before)
+    segments.append(rest)
+    return _Framing(tuple(segments), form.headers[hdrs.CONTENT_TYPE])
 
 
 def form_size(text_fields: TextFields, image_lengths: Sequence[tuple[str, int]]) -> int:
