@@ -1,6 +1,8 @@
 """Image files: safe opening, the checks SPEC.md asks for, and Base64 encoding.
 
-Everything here blocks on the file system; the engine runs it in a worker thread.
+Small images are read whole with one system call (on the event loop: cheaper than a thread
+hop); larger ones become `StreamedImage`s, read and encoded chunk by chunk in aiofiles'
+threads as their request goes out.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """From a manifest row to a request that is ready to send, or the reason it cannot be sent.
 
 `plan_row` checks what the row says without touching files. `measure_row` (for `validate`)
-and `load_row` (for `run`) check the files; they block and belong in a worker thread.
+and `load_row` (for `run`) check the files with a few short system calls each.
 """
 
 from __future__ import annotations
