@@ -89,6 +89,9 @@ class ArgosClient:
                 message=f"connection failed before an answer ({type(error).__name__})",
             )
 
+    def _retry_after(self, header: str | None) -> float | None:
+        return None if header is None else parse_retry_after(header, self._now())
+
     def _answer(self, response: aiohttp.ClientResponse, body: bytes) -> Answer:
         status = response.status
         error_code, message = _parse_body(body)
@@ -100,7 +103,7 @@ class ArgosClient:
             http_status=status,
             error_code=error_code,
             message=message,
-            retry_after=parse_retry_after(response.headers.get("Retry-After"), self._now()),
+            retry_after=self._retry_after(response.headers.get("Retry-After")),
         )
 
 

@@ -6,11 +6,13 @@ and `load_row` (for `run`) check the files with a few short system calls each.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from batch_uploader.images import (
     StreamedImage,
+    StrPath,
     base64_length,
     check_suffix,
     encode_image,
@@ -35,7 +37,7 @@ class RowPlan:
 
     row: ManifestRow
     text_fields: tuple[tuple[str, bytes], ...]
-    images: tuple[tuple[str, Path], ...]
+    images: tuple[tuple[str, StrPath], ...]
 
 
 def plan_row(row: ManifestRow, rules: RowRules, *, manifest_dir: Path) -> RowPlan:
@@ -63,7 +65,7 @@ def plan_row(row: ManifestRow, rules: RowRules, *, manifest_dir: Path) -> RowPla
     text_fields = [(SUBMISSION_ID, row.submission_id), (ADMIN, admin)]
     if id_type is not None:
         text_fields.append((ID_TYPE, id_type))
-    folder = rules.base_dir if rules.base_dir is not None else manifest_dir
+    folder = str(rules.base_dir if rules.base_dir is not None else manifest_dir)
     images = tuple((name, _resolve(values[name], folder, rules.base_dir)) for name in fields)
     return RowPlan(
         row=row,
@@ -105,13 +107,13 @@ def _check_size(plan: RowPlan, lengths: list[tuple[str, int]], rules: RowRules) 
     return size
 
 
-def _resolve(text: str, folder: Path, base_dir: Path | None) -> Path:
-    path = folder / text
+def _resolve(text: str, folder: str, base_dir: Path | None) -> StrPath:
+    path = os.path.join(folder, text)  # noqa: PTH118 (per row: a Path costs more than the check)
     check_suffix(path)
     if base_dir is None:
         return path
     try:
-        real = path.resolve()
+        real = Path(path).resolve()
     except (OSError, RuntimeError):  # RuntimeError: a symlink loop, before Python 3.13
         raise InvalidRowError(
             "file_not_found", f"{path} cannot be resolved (a link loop?)"
