@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Callable
@@ -145,6 +146,9 @@ async def _read_at_most(response: aiohttp.ClientResponse, limit: int) -> bytes:
     return b"".join(chunks)
 
 
+# Most answers are the same few bodies ("complete to update image.", processing_error):
+# parsing each once is enough. At most 64 bodies of at most MAX_ANSWER_BYTES are kept.
+@functools.lru_cache(maxsize=64)
 def _parse_body(body: bytes) -> tuple[str, str]:
     try:
         document = json.loads(body)
