@@ -23,14 +23,13 @@ from batch_uploader.control import RunControl, RunStoppedError
 from batch_uploader.errors import ReportWriteError
 from batch_uploader.manifest import open_manifest
 from batch_uploader.models import (
-    DOCUMENTED_ID_TYPES,
-    ID_TYPE,
     Answer,
     InvalidRowError,
     ManifestRow,
     RowResult,
     Status,
     StopReason,
+    undocumented_id_type,
 )
 from batch_uploader.multipart import FormFields
 from batch_uploader.pacing import RequestPacer
@@ -164,7 +163,6 @@ class _Run:
         self.sleep = sleep
         self.clock = clock
         self.stats = RunStats()
-        self.failed_rows = 0
         self.requests_started = 0
         self.pacer = (
             RequestPacer(settings.rate, clock=clock, sleep=sleep) if settings.rate else None
@@ -216,11 +214,13 @@ class _Run:
         self.report.write(result)
         self.stats.add_result(result)
         self.observer.on_row_finished(result)
-        if result.status is Status.FAILED:
-            self.failed_rows += 1
-            limit = self.settings.max_failures
-            if limit is not None and self.failed_rows >= limit:
-                self.control.stop(StopReason.MAX_FAILURES)
+        limit = self.settings.max_failures
+        if (
+            result.status is Status.FAILED
+            and limit is not None
+            and self.stats.rows_by_status[Status.FAILED] >= limit
+        ):
+            self.control.stop(StopReason.MAX_FAILURES)
 
     async def _process(self, row: ManifestRow) -> RowResult:
         attempts = _Attempts()
@@ -292,8 +292,8 @@ class _Run:
         self.observer.on_retry(row, event)
 
     def _warn_unknown_id_type(self, row: ManifestRow) -> None:
-        id_type = row.values.get(ID_TYPE)
-        if id_type and id_type not in DOCUMENTED_ID_TYPES and id_type not in self.warned_id_types:
+        id_type = undocumented_id_type(row.values)
+        if id_type is not None and id_type not in self.warned_id_types:
             self.warned_id_types.add(id_type)
             logger.warning(
                 "idType %r (first at row %d) is not in the vendor's documented list; "

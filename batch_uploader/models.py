@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -37,6 +38,21 @@ DOCUMENTED_ID_TYPES = frozenset(
         "pancard",
     }
 )
+
+
+def undocumented_id_type(values: Mapping[str, str]) -> str | None:
+    """The row's idType when it is set and outside the documented list: worth a warning."""
+    id_type = values.get(ID_TYPE)
+    return id_type if id_type and id_type not in DOCUMENTED_ID_TYPES else None
+
+
+def submission_hash(submission_id: str) -> int:
+    """A stable 64-bit hash of a submissionId: the first 8 bytes of its BLAKE2b, big-endian.
+
+    The same on every machine and Python version; sharding and resume both key on it.
+    """
+    digest = hashlib.blake2b(submission_id.encode("utf-8", "surrogateescape"), digest_size=8)
+    return int.from_bytes(digest.digest(), "big")
 
 
 def canonical_field(name: str) -> str | None:

@@ -8,7 +8,6 @@ for appending: every earlier `ok` line survives any later crash.
 from __future__ import annotations
 
 import csv
-import hashlib
 import json
 import logging
 import os
@@ -17,6 +16,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 from batch_uploader.errors import ConfigurationError
+from batch_uploader.models import submission_hash
 from batch_uploader.report import (
     REPORT_COLUMNS,
     ReportWriter,
@@ -116,5 +116,4 @@ def _records(source: Iterator[str], path: Path, *, jsonl: bool) -> Iterator[dict
 
 
 def _hash(submission_id: str) -> int:
-    digest = hashlib.blake2b(submission_id.encode("utf-8", "surrogateescape"), digest_size=8)
-    return int.from_bytes(digest.digest(), "big") or 1
+    return submission_hash(submission_id) or 1  # 0 marks a row not ok

@@ -7,11 +7,11 @@ version, and every row of one submission lands in the same shard.
 
 from __future__ import annotations
 
-import hashlib
 import re
 from dataclasses import dataclass
 
 from batch_uploader.errors import ConfigurationError
+from batch_uploader.models import submission_hash
 
 _SHARD_PATTERN = re.compile(r"^\s*(\d+)\s*/\s*(\d+)\s*$")
 
@@ -45,5 +45,4 @@ class Shard:
 
 def shard_of(submission_id: str, count: int) -> int:
     """The 1-based shard of `count` that a submission belongs to."""
-    digest = hashlib.blake2b(submission_id.encode("utf-8", "surrogateescape"), digest_size=8)
-    return int.from_bytes(digest.digest(), "big") % count + 1
+    return submission_hash(submission_id) % count + 1

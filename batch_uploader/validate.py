@@ -8,11 +8,10 @@ from pathlib import Path
 
 from batch_uploader.manifest import open_manifest
 from batch_uploader.models import (
-    DOCUMENTED_ID_TYPES,
-    ID_TYPE,
     InvalidRowError,
     ManifestRow,
     RowProblem,
+    undocumented_id_type,
 )
 from batch_uploader.prepare import measure_row, plan_row
 from batch_uploader.settings import RowRules
@@ -77,8 +76,8 @@ def _check_row(
     except InvalidRowError as rejection:
         problem = rejection.problem
     warnings: list[str] = []
-    id_type = row.values.get(ID_TYPE)
-    if id_type and id_type not in DOCUMENTED_ID_TYPES:
+    id_type = undocumented_id_type(row.values)
+    if id_type is not None:
         warnings.append(
             f"idType {id_type!r} is not in the vendor's documented list; it may be refused"
         )
