@@ -17,14 +17,7 @@ from batch_uploader.multipart import form_body, form_size
 
 from .conftest import API_KEY, ImageMaker
 from .test_client import FIELDS, answer_from
-
-
-class Collector:
-    def __init__(self) -> None:
-        self.body = b""
-
-    async def write(self, data: bytes) -> None:
-        self.body += data
+from .test_multipart import Collector
 
 
 def test_small_images_are_read_large_ones_streamed(tmp_path: Path, make_image: ImageMaker) -> None:
