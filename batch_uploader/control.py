@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Iterable
 from typing import TypeVar
 
 from batch_uploader.models import StopReason
@@ -21,14 +21,15 @@ class RunControl:
     """Stops a run from outside (signals) or inside (403, budgets).
 
     `stop` lets requests in flight finish and sends nothing new; `abort` also cuts the
-    requests in flight. The first reason given is the one reported.
+    requests in flight, by cancelling the worker tasks handed to `cancel_on_abort`. The
+    first reason given is the one reported.
     """
 
     def __init__(self) -> None:
         self.reason: StopReason | None = None
         self.stopping = asyncio.Event()
         self.aborting = asyncio.Event()
-        self._abortable: set[asyncio.Task[object]] = set()
+        self._workers: list[asyncio.Task[None]] = []
 
     @property
     def stopped(self) -> bool:
@@ -42,54 +43,44 @@ class RunControl:
     def abort(self, reason: StopReason) -> None:
         self.stop(reason)
         self.aborting.set()
-        for task in self._abortable:
+        for task in self._workers:
             task.cancel(ABORT_MESSAGE)
+
+    def cancel_on_abort(self, workers: Iterable[asyncio.Task[None]]) -> None:
+        """`abort` cancels these tasks wherever they wait (a worker per task, set up once)."""
+        self._workers.extend(workers)
+        if self.aborting.is_set():
+            for task in self._workers:
+                task.cancel(ABORT_MESSAGE)
+
+    def absorb_abort(self) -> bool:
+        """Called on CancelledError in a worker: true if `abort` caused it, which ends there.
+
+        A cancellation from anywhere else (the task group, the caller) must propagate.
+        """
+        task = asyncio.current_task()
+        return self.aborting.is_set() and task is not None and task.uncancel() == 0
 
     async def unless_stopped(self, awaitable: Awaitable[T]) -> T:
         """Await `awaitable`, or raise `RunStoppedError` as soon as the run stops."""
-        return await _unless(self.stopping, awaitable)
-
-    async def unless_aborted(self, awaitable: Awaitable[T]) -> T:
-        """Await `awaitable`, or raise `RunStoppedError` as soon as the run is aborted.
-
-        Awaited in the caller's own task (a request per row is the hot path), which
-        `abort` cancels; that cancellation, and only that one, becomes `RunStoppedError`.
-        """
-        task = asyncio.current_task()
-        assert task is not None  # noqa: S101 (always called from a task)
-        if self.aborting.is_set():
+        if self.stopping.is_set():
             _close(awaitable)
             raise RunStoppedError
-        self._abortable.add(task)
+        work = asyncio.ensure_future(awaitable)
+        interruption = asyncio.ensure_future(self.stopping.wait())
         try:
-            return await awaitable
-        except asyncio.CancelledError:
-            if self.aborting.is_set() and task.uncancel() == 0:
-                raise RunStoppedError from None
-            raise
+            await asyncio.wait({work, interruption}, return_when=asyncio.FIRST_COMPLETED)
         finally:
-            self._abortable.discard(task)
+            for task in (work, interruption):
+                if not task.done():
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
+        if work.done() and not work.cancelled():
+            return work.result()
+        raise RunStoppedError
 
 
 def _close(awaitable: Awaitable[object]) -> None:
     if asyncio.iscoroutine(awaitable):
         awaitable.close()
-
-
-async def _unless(event: asyncio.Event, awaitable: Awaitable[T]) -> T:
-    if event.is_set():
-        _close(awaitable)
-        raise RunStoppedError
-    work = asyncio.ensure_future(awaitable)
-    interruption = asyncio.ensure_future(event.wait())
-    try:
-        await asyncio.wait({work, interruption}, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for task in (work, interruption):
-            if not task.done():
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
-    if work.done() and not work.cancelled():
-        return work.result()
-    raise RunStoppedError

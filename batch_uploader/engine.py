@@ -1,8 +1,8 @@
 """The worker pool behind `run`: manifest rows in, report lines out.
 
-A reader task feeds a bounded queue (so a huge manifest never sits in memory) and
-`concurrency` workers each take a row, check and encode it in a thread, send it with
-retries, and write its report line. When the run stops early every row not finished still
+`concurrency` workers take rows one at a time from the manifest reader (so a huge manifest
+never sits in memory); each checks its row, reads and encodes its images, sends it with
+retries, and writes its report line. When the run stops early every row not finished still
 gets a `cancelled` line, so the report always holds one line per row in scope.
 """
 
@@ -36,7 +36,7 @@ from batch_uploader.pacing import RequestPacer
 from batch_uploader.prepare import load_row, plan_row
 from batch_uploader.report import ReportWriter, default_report_path, open_report
 from batch_uploader.resume import EarlierOkRows, resume_report
-from batch_uploader.retry import RetryEvent, send_with_retries
+from batch_uploader.retry import RetryEvent, is_retryable, send_with_retries
 from batch_uploader.settings import RunSettings
 from batch_uploader.stats import RunStats, RunSummary
 
@@ -168,47 +168,45 @@ class _Run:
             RequestPacer(settings.rate, clock=clock, sleep=sleep) if settings.rate else None
         )
         self.warned_id_types: set[str] = set()
-        self.queue: asyncio.Queue[ManifestRow | None] = asyncio.Queue(
-            maxsize=2 * settings.concurrency
-        )
 
     async def execute(self, rows: Iterator[ManifestRow]) -> None:
+        # Workers take rows straight from the manifest reader (no queue between them), so
+        # the manifest is read as fast as rows are sent and never held in memory.
+        to_send = self._rows_to_send(rows)
         try:
             async with asyncio.TaskGroup() as group:
-                group.create_task(self._feed(rows))
-                for _ in range(self.settings.concurrency):
-                    group.create_task(self._work())
+                workers = [
+                    group.create_task(self._work(to_send)) for _ in range(self.settings.concurrency)
+                ]
+                self.control.cancel_on_abort(workers)
         except* ReportWriteError as failures:
             # Without a report nothing more can be recorded: every task has been cancelled.
             raise failures.exceptions[0] from None
+        await self._cancel_unsent(to_send)
 
-    def _in_scope(self, row: ManifestRow) -> bool:
-        shard = self.settings.shard
-        return shard is None or shard.holds(row.submission_id)
-
-    def _done_earlier(self, row: ManifestRow) -> bool:
-        return self.earlier is not None and (row.row, row.submission_id) in self.earlier
-
-    async def _feed(self, rows: Iterator[ManifestRow]) -> None:
-        for number, row in enumerate(rows, start=1):
-            if not self._in_scope(row):
+    def _rows_to_send(self, rows: Iterator[ManifestRow]) -> Iterator[ManifestRow]:
+        for row in rows:
+            shard = self.settings.shard
+            if shard is not None and not shard.holds(row.submission_id):
                 continue
-            if self._done_earlier(row):
+            if self.earlier is not None and (row.row, row.submission_id) in self.earlier:
                 self.stats.add_earlier_ok()
-            elif self.control.stopped:
-                self._finish(_cancelled(row, self.control.reason, _Attempts()))
-                if number % CANCEL_BATCH == 0:
-                    await asyncio.sleep(0)
-            else:
-                await self.queue.put(row)
-        # Not in a `finally`: when the feeder is cancelled the workers are too, and a full
-        # queue would block these puts for ever.
-        for _ in range(self.settings.concurrency):
-            await self.queue.put(None)
+                continue
+            yield row
 
-    async def _work(self) -> None:
-        while (row := await self.queue.get()) is not None:
+    async def _work(self, rows: Iterator[ManifestRow]) -> None:
+        while not self.control.stopped:
+            row = next(rows, None)
+            if row is None:
+                return
             self._finish(await self._process(row))
+
+    async def _cancel_unsent(self, rows: Iterator[ManifestRow]) -> None:
+        """After a stop, every row not yet taken still gets its `cancelled` line."""
+        for number, row in enumerate(rows, start=1):
+            self._finish(_cancelled(row, self.control.reason, _Attempts()))
+            if number % CANCEL_BATCH == 0:
+                await asyncio.sleep(0)
 
     def _finish(self, result: RowResult) -> None:
         self.report.write(result)
@@ -236,18 +234,21 @@ class _Run:
         except InvalidRowError as rejection:
             return _result(row, Status.INVALID, rejection.problem.code, rejection.problem.message)
         started = self.clock()
-
-        async def send() -> Answer:
-            return await self._send(fields, attempts)
-
         try:
-            answer = await send_with_retries(
-                send,
-                self.settings.retry,
-                sleep=lambda seconds: self.control.unless_stopped(self.sleep(seconds)),
-                on_retry=lambda event: self._on_retry(row, event),
-            )
+            answer = await self._send(fields, attempts)
+            if is_retryable(answer):
+                answer = await send_with_retries(
+                    lambda: self._send(fields, attempts),
+                    self.settings.retry,
+                    first=answer,
+                    sleep=lambda seconds: self.control.unless_stopped(self.sleep(seconds)),
+                    on_retry=lambda event: self._on_retry(row, event),
+                )
         except RunStoppedError:
+            return _cancelled(row, self.control.reason, attempts, self._elapsed_ms(started))
+        except asyncio.CancelledError:
+            if not self.control.absorb_abort():
+                raise
             return _cancelled(row, self.control.reason, attempts, self._elapsed_ms(started))
         return RowResult(
             row=row.row,
@@ -273,7 +274,7 @@ class _Run:
             raise RunStoppedError
         self.requests_started += 1
         started = self.clock()
-        answer = await self.control.unless_aborted(self.client.put_images(fields))
+        answer = await self.client.put_images(fields)
         self.stats.add_request(self.clock() - started)
         attempts.count += 1
         attempts.last = answer

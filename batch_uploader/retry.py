@@ -78,15 +78,18 @@ async def send_with_retries(
     *,
     sleep: Callable[[float], Awaitable[None]],
     on_retry: Callable[[RetryEvent], None],
+    first: Answer | None = None,
 ) -> Answer:
     """Call `send` until its answer is final or `policy.max_attempts` are spent.
 
-    An exception from `send` or `sleep` ends the loop and propagates.
+    `first` is the answer to a first attempt the caller already made. An exception from
+    `send` or `sleep` ends the loop and propagates.
     """
-    first = await send()
+    if first is None:
+        first = await send()
     if not is_retryable(first) or policy.max_attempts == 1:
-        # Most rows end here; tenacity's machinery costs more than the request's own
-        # bookkeeping, so it is set up only for rows that need a retry.
+        # Most rows end here: tenacity is set up only for rows that need a retry, since its
+        # set-up costs more than the request's own bookkeeping.
         return first
     pending = [first]
 

@@ -7,6 +7,8 @@ import csv
 from collections import Counter
 from pathlib import Path
 
+import pytest
+
 from batch_uploader import RetryPolicy, RowRules, RunSettings, upload_manifest
 from batch_uploader.control import RunControl
 from batch_uploader.mock_server import MockConfig, running_mock_server
@@ -202,6 +204,60 @@ async def test_abort_cuts_requests_in_flight_and_still_reports_every_row(
     statuses, lines = report_statuses(tmp_path)
     assert statuses == {"cancelled": 30}
     assert lines == 30
+
+
+class HangingThenAnsweringClient(HangingClient):
+    """Hangs on the first `concurrency` requests only, so a run that wrongly goes on ends."""
+
+    async def put_images(self, fields: FormFields) -> Answer:
+        if self.started >= self.concurrency:
+            return Answer(http_status=200)
+        return await super().put_images(fields)
+
+
+async def test_cancelling_the_run_itself_is_not_taken_for_an_abort(
+    tmp_path: Path, make_image: ImageMaker
+) -> None:
+    manifest = write_rows(tmp_path, make_image, 30)
+    client = HangingThenAnsweringClient(concurrency=3)
+    run = asyncio.create_task(
+        upload_manifest(manifest, settings_for(tmp_path, concurrency=3), client=client)
+    )
+    await client.all_hanging.wait()
+    run.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await run
+    assert run.cancelled()
+    assert client.cancelled == 3
+    # No row was recorded as cancelled by a stop that never happened.
+    assert report_statuses(tmp_path) == (Counter(), 0)
+
+
+class AnsweringOnceThenHangingClient(HangingClient):
+    """Accepts the first request at once; every later one hangs until cancelled."""
+
+    async def put_images(self, fields: FormFields) -> Answer:
+        if self.started == 0:
+            self.started += 1
+            return Answer(http_status=200)
+        return await super().put_images(fields)
+
+
+async def test_an_abort_from_inside_a_worker_still_reports_every_row(
+    tmp_path: Path, make_image: ImageMaker
+) -> None:
+    manifest = write_rows(tmp_path, make_image, 30)
+    control = RunControl()
+    client = AnsweringOnceThenHangingClient(concurrency=3)
+    summary = await upload_manifest(
+        manifest,
+        settings_for(tmp_path, concurrency=3),
+        control=control,
+        client=client,
+        observer=StopAfter(control, 1, abort=True),
+    )
+    assert summary.stop_reason is StopReason.INTERRUPTED
+    assert report_statuses(tmp_path) == (Counter({"ok": 1, "cancelled": 29}), 30)
 
 
 async def test_rows_waiting_to_retry_are_cancelled_by_a_stop(
