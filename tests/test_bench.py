@@ -1,0 +1,41 @@
+"""The benchmark script still runs end to end (its figures are for people, not asserted)."""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from .processes import REPO, command_env
+
+
+def test_the_benchmark_runs_every_client_on_every_row(tmp_path: Path) -> None:
+    output = tmp_path / "bench.json"
+    subprocess.run(
+        [sys.executable, str(REPO / "bench" / "run.py"), "--rows", "20", "--sequential-rows",
+         "5", "--repeat", "2", "--workdir", str(tmp_path), "--json", str(output)],
+        check=True,
+        capture_output=True,
+        env=command_env(),
+        timeout=120,
+    )  # fmt: skip
+    report = json.loads(output.read_text())
+    runs = report["runs"]
+    assert {name: [run["rows"] for run in measured] for name, measured in runs.items()} == {
+        "sequential": [5, 5],
+        "threads": [20, 20],
+        "ceiling": [20, 20],
+        "batch-uploader": [20, 20],
+    }
+    every_run = [run for measured in runs.values() for run in measured]
+    assert all(run["seconds"] > 0 and run["cpu"] > 0 for run in every_run)
+    assert set(report["ratio_rounds"]) == {
+        "batch-uploader / sequential",
+        "batch-uploader / threads",
+        "batch-uploader / ceiling",
+    }
+    assert all(len(rounds) == 2 for rounds in report["ratio_rounds"].values())
+    with (tmp_path / "report.csv").open(newline="") as file:
+        assert [line["status"] for line in csv.DictReader(file)] == ["ok"] * 20
