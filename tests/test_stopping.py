@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import csv
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -163,17 +164,27 @@ async def test_a_stop_lets_requests_in_flight_finish(
 
 
 class HangingClient:
-    """Never answers until cancelled, like a server that went silent."""
+    """Never answers until cancelled, like a server that went silent.
 
-    def __init__(self, concurrency: int) -> None:
+    `accepted_at_once` picks requests, numbered from 1, that it accepts at once instead.
+    """
+
+    def __init__(
+        self, concurrency: int, *, accepted_at_once: Callable[[int], bool] = lambda number: False
+    ) -> None:
         self.concurrency = concurrency
+        self.accepted_at_once = accepted_at_once
         self.started = 0
+        self.hanging = 0
         self.cancelled = 0
         self.all_hanging = asyncio.Event()
 
     async def put_images(self, fields: FormFields) -> Answer:
         self.started += 1
-        if self.started == self.concurrency:
+        if self.accepted_at_once(self.started):
+            return Answer(http_status=200)
+        self.hanging += 1
+        if self.hanging == self.concurrency:
             self.all_hanging.set()
         try:
             await asyncio.Event().wait()
@@ -206,20 +217,12 @@ async def test_abort_cuts_requests_in_flight_and_still_reports_every_row(
     assert lines == 30
 
 
-class HangingThenAnsweringClient(HangingClient):
-    """Hangs on the first `concurrency` requests only, so a run that wrongly goes on ends."""
-
-    async def put_images(self, fields: FormFields) -> Answer:
-        if self.started >= self.concurrency:
-            return Answer(http_status=200)
-        return await super().put_images(fields)
-
-
 async def test_cancelling_the_run_itself_is_not_taken_for_an_abort(
     tmp_path: Path, make_image: ImageMaker
 ) -> None:
     manifest = write_rows(tmp_path, make_image, 30)
-    client = HangingThenAnsweringClient(concurrency=3)
+    # Only the first requests hang, so a run that wrongly went on would end, not hang.
+    client = HangingClient(concurrency=3, accepted_at_once=lambda number: number > 3)
     run = asyncio.create_task(
         upload_manifest(manifest, settings_for(tmp_path, concurrency=3), client=client)
     )
@@ -233,22 +236,12 @@ async def test_cancelling_the_run_itself_is_not_taken_for_an_abort(
     assert report_statuses(tmp_path) == (Counter(), 0)
 
 
-class AnsweringOnceThenHangingClient(HangingClient):
-    """Accepts the first request at once; every later one hangs until cancelled."""
-
-    async def put_images(self, fields: FormFields) -> Answer:
-        if self.started == 0:
-            self.started += 1
-            return Answer(http_status=200)
-        return await super().put_images(fields)
-
-
 async def test_an_abort_from_inside_a_worker_still_reports_every_row(
     tmp_path: Path, make_image: ImageMaker
 ) -> None:
     manifest = write_rows(tmp_path, make_image, 30)
     control = RunControl()
-    client = AnsweringOnceThenHangingClient(concurrency=3)
+    client = HangingClient(concurrency=3, accepted_at_once=lambda number: number == 1)
     summary = await upload_manifest(
         manifest,
         settings_for(tmp_path, concurrency=3),
