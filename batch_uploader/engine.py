@@ -185,8 +185,8 @@ class _Run:
         await self._cancel_unsent(to_send)
 
     def _rows_to_send(self, rows: Iterator[ManifestRow]) -> Iterator[ManifestRow]:
+        shard = self.settings.shard
         for row in rows:
-            shard = self.settings.shard
             if shard is not None and not shard.holds(row.submission_id):
                 continue
             if self.earlier is not None and (row.row, row.submission_id) in self.earlier:
