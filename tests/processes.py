@@ -48,6 +48,11 @@ class MockServerProcess:
             document: dict[str, object] = json.load(response)
             return document
 
+    def requests_by_submission(self) -> dict[str, int]:
+        sent = self.received()["requestsBySubmission"]
+        assert isinstance(sent, dict)
+        return sent
+
     def stop(self, signal_number: int = signal.SIGTERM) -> tuple[int, str]:
         self.process.send_signal(signal_number)
         stdout, _ = self.process.communicate(timeout=10)

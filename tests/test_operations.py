@@ -45,12 +45,6 @@ def parse(lines: list[str]) -> list[dict[str, str]]:
     return list(csv.DictReader(io.StringIO("\n".join(lines) + "\n")))
 
 
-def requests_by_submission(server: MockServerProcess) -> dict[str, int]:
-    sent = server.received()["requestsBySubmission"]
-    assert isinstance(sent, dict)
-    return sent
-
-
 def test_kill_9_twice_then_resume_loses_no_ok_line(
     manifest: Path, slow_server: MockServerProcess, tmp_path: Path
 ) -> None:
@@ -70,7 +64,7 @@ def test_kill_9_twice_then_resume_loses_no_ok_line(
         assert kept <= ok_lines, "an earlier ok line was lost"
         assert len(lines) - 1 < ROWS, "the run should have been killed mid-way"
         kept = ok_lines
-        sent_so_far = requests_by_submission(slow_server)
+        sent_so_far = slow_server.requests_by_submission()
         for row in parse([lines[0], *ok_lines]):
             sent_when_ok.setdefault(row["submissionId"], sent_so_far[row["submissionId"]])
     finished = run_command(*base, "--resume", cwd=tmp_path, ARGOS_API_KEY=API_KEY)
@@ -80,7 +74,7 @@ def test_kill_9_twice_then_resume_loses_no_ok_line(
     rows = parse(final)
     assert sorted(int(row["row"]) for row in rows) == list(range(1, ROWS + 1))
     assert {row["status"] for row in rows} == {"ok"}
-    sent = requests_by_submission(slow_server)
+    sent = slow_server.requests_by_submission()
     assert len(sent) == ROWS
     assert {submission: sent[submission] for submission in sent_when_ok} == sent_when_ok
     # A row the server had answered when the kill came, but whose line was not yet written,
@@ -218,7 +212,7 @@ def test_shards_on_three_processes_cover_the_manifest_once(
         for row in parse(report_lines(tmp_path / f"shard-{k}.csv"))
     ]
     assert sorted(rows) == list(range(1, ROWS + 1))
-    assert sorted(requests_by_submission(slow_server).values()) == [1] * ROWS
+    assert sorted(slow_server.requests_by_submission().values()) == [1] * ROWS
 
 
 def test_json_log_format_makes_every_line_json(
