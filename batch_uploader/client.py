@@ -6,22 +6,42 @@ import functools
 import json
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from importlib.metadata import version
 
 import aiohttp
 
-from batch_uploader.images import ImageChangedError
-from batch_uploader.models import Answer
+from batch_uploader.api import API_KEY_HEADER, ENDPOINT
+from batch_uploader.errors import ImageChangedError
 from batch_uploader.multipart import FormFields, form_body
 
-ENDPOINT = "/v3/submission/image"
 USER_AGENT = f"batch-uploader/{version('batch-uploader')}"
 # An error answer is a small JSON object; anything longer is not worth reading.
 MAX_ANSWER_BYTES = 64 * 1024
 MAX_MESSAGE_CHARS = 200
 _CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]+")
+
+# errorCodes of our own for attempts that got no answer from the API.
+NETWORK_ERROR = "network_error"
+TIMEOUT = "timeout"
+TLS_ERROR = "tls_error"
+FILE_CHANGED = "file_changed"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Answer:
+    """What one HTTP attempt came to: the server's answer, or why there was none."""
+
+    http_status: int | None
+    error_code: str = ""
+    message: str = ""
+    retry_after: float | None = None
+
+    @property
+    def accepted(self) -> bool:
+        return self.http_status is not None and 200 <= self.http_status < 300
 
 
 def open_session(*, concurrency: int) -> aiohttp.ClientSession:
@@ -54,14 +74,14 @@ class ArgosClient:
     ) -> None:
         self._session = session
         self._url = base_url.rstrip("/") + ENDPOINT
-        self._headers = {"x-api-key": api_key}
+        self._headers = {API_KEY_HEADER: api_key}
         self._timeout = aiohttp.ClientTimeout(total=timeout)
         self._timeout_seconds = timeout
         self._now = now
 
     async def put_images(self, fields: FormFields) -> Answer:
         """One attempt: the server's answer, or `network_error` / `timeout` when there is none."""
-        request_body = await form_body(fields)
+        request_body = form_body(fields)
         try:
             async with self._session.put(
                 self._url, data=request_body, headers=self._headers, timeout=self._timeout
@@ -71,22 +91,22 @@ class ArgosClient:
         except TimeoutError:
             return Answer(
                 http_status=None,
-                error_code="timeout",
+                error_code=TIMEOUT,
                 message=f"no answer within {self._timeout_seconds:g} s (--timeout)",
             )
         except aiohttp.ClientConnectorCertificateError:
             return Answer(
                 http_status=None,
-                error_code="tls_error",
+                error_code=TLS_ERROR,
                 message="the server's TLS certificate could not be verified",
             )
         except aiohttp.ClientError as error:
             changed = _image_change_behind(error)
             if changed is not None:
-                return Answer(http_status=None, error_code="file_changed", message=str(changed))
+                return Answer(http_status=None, error_code=FILE_CHANGED, message=str(changed))
             return Answer(
                 http_status=None,
-                error_code="network_error",
+                error_code=NETWORK_ERROR,
                 message=f"connection failed before an answer ({type(error).__name__})",
             )
 

@@ -7,14 +7,11 @@ import contextlib
 from collections.abc import Awaitable, Iterable
 from typing import TypeVar
 
-from batch_uploader.models import StopReason
+from batch_uploader.errors import RunStoppedError
+from batch_uploader.results import StopReason
 
 T = TypeVar("T")
 ABORT_MESSAGE = "batch-uploader run aborted"
-
-
-class RunStoppedError(Exception):
-    """Raised inside a worker when the run stopped while it waited or was about to send."""
 
 
 class RunControl:

@@ -18,25 +18,19 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol
 
-from batch_uploader.client import ArgosClient, open_session
-from batch_uploader.control import RunControl, RunStoppedError
-from batch_uploader.errors import ReportWriteError
-from batch_uploader.manifest import open_manifest
-from batch_uploader.models import (
-    Answer,
-    InvalidRowError,
-    ManifestRow,
-    RowResult,
-    Status,
-    StopReason,
-    undocumented_id_type,
-)
+from batch_uploader.api import refuses_every_row, undocumented_id_type
+from batch_uploader.client import Answer, ArgosClient, open_session
+from batch_uploader.control import RunControl
+from batch_uploader.errors import InvalidRowError, ReportWriteError, RunStoppedError
+from batch_uploader.events import NullObserver, RetryEvent, RunObserver, SkipReason
+from batch_uploader.manifest import ManifestRow, open_manifest
 from batch_uploader.multipart import FormFields
 from batch_uploader.pacing import RequestPacer
 from batch_uploader.prepare import load_row, plan_row
-from batch_uploader.report import ReportWriter, default_report_path, open_report
-from batch_uploader.resume import EarlierOkRows, resume_report
-from batch_uploader.retry import RetryEvent, is_retryable, send_with_retries
+from batch_uploader.report import ReportWriter, default_report_path
+from batch_uploader.report_file import EarlierOkRows, ReportMode, open_report
+from batch_uploader.results import RowResult, Status, StopReason
+from batch_uploader.retry import send_with_retries
 from batch_uploader.settings import RunSettings
 from batch_uploader.stats import RunStats, RunSummary
 
@@ -44,36 +38,15 @@ logger = logging.getLogger(__name__)
 
 Sleep = Callable[[float], Awaitable[None]]
 Clock = Callable[[], float]
-# Answers after which no row can succeed (API.md): the run stops at once.
-CREDENTIALS_REFUSED_STATUS = 403
-CREDENTIALS_REFUSED_CODE = "invalid_project"
 # After a stop, rows never read from the manifest are marked cancelled in batches this big,
 # yielding to the event loop in between.
 CANCEL_BATCH = 1000
-
-
-class RunObserver(Protocol):
-    """Told about rows and retries as they happen: logging and progress subscribe here."""
-
-    def on_row_finished(self, result: RowResult) -> None: ...
-
-    def on_retry(self, row: ManifestRow, event: RetryEvent) -> None: ...
 
 
 class UploadClient(Protocol):
     """What the engine needs of a client: one attempt, one answer."""
 
     async def put_images(self, fields: FormFields) -> Answer: ...
-
-
-class NullObserver:
-    """An observer that ignores everything: the library default."""
-
-    def on_row_finished(self, result: RowResult) -> None:
-        pass
-
-    def on_retry(self, row: ManifestRow, event: RetryEvent) -> None:
-        pass
 
 
 async def upload_manifest(
@@ -97,11 +70,8 @@ async def upload_manifest(
     started = clock()
     async with AsyncExitStack() as stack:
         rows = stack.enter_context(open_manifest(manifest_path))
-        if settings.resume:
-            report, earlier = resume_report(report_path)
-        else:
-            report, earlier = open_report(report_path, overwrite=settings.overwrite), None
-        stack.enter_context(report)
+        report = open_report(report_path, _report_mode(settings))
+        stack.enter_context(report.writer)
         if client is None:
             session = await stack.enter_async_context(
                 open_session(concurrency=settings.concurrency)
@@ -116,8 +86,8 @@ async def upload_manifest(
             settings=settings,
             manifest_dir=manifest_path.parent,
             client=client,
-            report=report,
-            earlier=earlier,
+            report=report.writer,
+            earlier=report.earlier_ok,
             observer=observer or NullObserver(),
             control=control,
             sleep=sleep,
@@ -127,6 +97,12 @@ async def upload_manifest(
     return run.stats.summary(
         elapsed_seconds=clock() - started, report_path=report_path, stop_reason=control.reason
     )
+
+
+def _report_mode(settings: RunSettings) -> ReportMode:
+    if settings.resume:
+        return ReportMode.RESUME
+    return ReportMode.OVERWRITE if settings.overwrite else ReportMode.NEW
 
 
 @dataclass
@@ -147,7 +123,7 @@ class _Run:
         manifest_dir: Path,
         client: UploadClient,
         report: ReportWriter,
-        earlier: EarlierOkRows | None,
+        earlier: EarlierOkRows,
         observer: RunObserver,
         control: RunControl,
         sleep: Sleep,
@@ -186,11 +162,14 @@ class _Run:
 
     def _rows_to_send(self, rows: Iterator[ManifestRow]) -> Iterator[ManifestRow]:
         shard = self.settings.shard
+        earlier = self.earlier if self.earlier.count else None
         for row in rows:
             if shard is not None and not shard.holds(row.submission_id):
+                self.observer.on_row_skipped(row, SkipReason.OUTSIDE_SHARD)
                 continue
-            if self.earlier is not None and (row.row, row.submission_id) in self.earlier:
+            if earlier is not None and (row.row, row.submission_id) in earlier:
                 self.stats.add_earlier_ok()
+                self.observer.on_row_skipped(row, SkipReason.EARLIER_OK)
                 continue
             yield row
 
@@ -204,7 +183,9 @@ class _Run:
     async def _cancel_unsent(self, rows: Iterator[ManifestRow]) -> None:
         """After a stop, every row not yet taken still gets its `cancelled` line."""
         for number, row in enumerate(rows, start=1):
-            self._finish(_cancelled(row, self.control.reason, _Attempts()))
+            self._finish(
+                _row_result(row, Status.CANCELLED, _Attempts(), stop_reason=self.control.reason)
+            )
             if number % CANCEL_BATCH == 0:
                 await asyncio.sleep(0)
 
@@ -223,7 +204,7 @@ class _Run:
     async def _process(self, row: ManifestRow) -> RowResult:
         attempts = _Attempts()
         if self.control.stopped:
-            return _cancelled(row, self.control.reason, attempts)
+            return _row_result(row, Status.CANCELLED, attempts, stop_reason=self.control.reason)
         rules = self.settings.rules
         try:
             plan = plan_row(row, rules, manifest_dir=self.manifest_dir)
@@ -232,35 +213,29 @@ class _Run:
             # cost more than the work); large ones stream from their files later.
             fields = load_row(plan, rules)
         except InvalidRowError as rejection:
-            return _result(row, Status.INVALID, rejection.problem.code, rejection.problem.message)
+            return _row_result(row, Status.INVALID, attempts, rejection=rejection)
         started = self.clock()
         try:
-            answer = await self._send(fields, attempts)
-            if is_retryable(answer):
-                answer = await send_with_retries(
-                    lambda: self._send(fields, attempts),
-                    self.settings.retry,
-                    first=answer,
-                    sleep=lambda seconds: self.control.unless_stopped(self.sleep(seconds)),
-                    on_retry=lambda event: self._on_retry(row, event),
-                )
+            answer = await send_with_retries(
+                lambda: self._send(fields, attempts),
+                self.settings.retry,
+                sleep=lambda seconds: self.control.unless_stopped(self.sleep(seconds)),
+                on_retry=lambda event: self._on_retry(row, event),
+            )
         except RunStoppedError:
-            return _cancelled(row, self.control.reason, attempts, self._elapsed_ms(started))
+            status = Status.CANCELLED
         except asyncio.CancelledError:
             if not self.control.absorb_abort():
                 raise
-            return _cancelled(row, self.control.reason, attempts, self._elapsed_ms(started))
-        return RowResult(
-            row=row.row,
-            submission_id=row.submission_id,
-            fields=row.image_fields,
-            status=Status.OK if answer.accepted else Status.FAILED,
-            http_status=answer.http_status,
-            error_code=answer.error_code,
-            message=answer.message,
-            attempts=attempts.count,
+            status = Status.CANCELLED
+        else:
+            status = Status.OK if answer.accepted else Status.FAILED
+        return _row_result(
+            row,
+            status,
+            attempts,
             elapsed_ms=self._elapsed_ms(started),
-            finished_at=datetime.now(UTC),
+            stop_reason=self.control.reason,
         )
 
     async def _send(self, fields: FormFields, attempts: _Attempts) -> Answer:
@@ -278,10 +253,7 @@ class _Run:
         self.stats.add_request(self.clock() - started)
         attempts.count += 1
         attempts.last = answer
-        if (
-            answer.http_status == CREDENTIALS_REFUSED_STATUS
-            or answer.error_code == CREDENTIALS_REFUSED_CODE
-        ):
+        if refuses_every_row(answer.http_status, answer.error_code):
             self.control.stop(StopReason.CREDENTIALS_REFUSED)
         return answer
 
@@ -304,30 +276,33 @@ class _Run:
             )
 
 
-def _result(row: ManifestRow, status: Status, code: str, message: str) -> RowResult:
+def _row_result(
+    row: ManifestRow,
+    status: Status,
+    attempts: _Attempts,
+    *,
+    elapsed_ms: int = 0,
+    rejection: InvalidRowError | None = None,
+    stop_reason: StopReason | None = None,
+) -> RowResult:
+    """The one place a row's result is made: from its last answer, or why it has none."""
+    last = attempts.last
+    if rejection is not None:
+        error_code, message = rejection.code, rejection.message
+    elif last is not None:
+        error_code, message = last.error_code, last.message
+    else:
+        error_code, message = "", ""
+    if status is Status.CANCELLED:
+        message = f"not finished: the run stopped early ({stop_reason or 'stopped'})"
     return RowResult(
         row=row.row,
         submission_id=row.submission_id,
         fields=row.image_fields,
         status=status,
-        error_code=code,
-        message=message,
-        finished_at=datetime.now(UTC),
-    )
-
-
-def _cancelled(
-    row: ManifestRow, reason: StopReason | None, attempts: _Attempts, elapsed_ms: int = 0
-) -> RowResult:
-    last = attempts.last
-    return RowResult(
-        row=row.row,
-        submission_id=row.submission_id,
-        fields=row.image_fields,
-        status=Status.CANCELLED,
         http_status=last.http_status if last else None,
-        error_code=last.error_code if last else "",
-        message=f"not finished: the run stopped early ({reason or 'stopped'})",
+        error_code=error_code,
+        message=message,
         attempts=attempts.count,
         elapsed_ms=elapsed_ms,
         finished_at=datetime.now(UTC),

@@ -1,7 +1,13 @@
-"""The exceptions batch-uploader raises on purpose; anything else is a bug."""
+"""Every exception batch-uploader raises on purpose; anything else is a bug.
+
+The public ones derive from `BatchUploaderError` and name settings as the library does
+(`max_attempts`, `report_path`); the command line names them by its flags. The internal ones,
+at the end, never escape `upload_manifest` or `validate_manifest`.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 
@@ -10,23 +16,71 @@ class BatchUploaderError(Exception):
 
 
 class ConfigurationError(BatchUploaderError):
-    """A setting or option cannot work as given; nothing has been sent."""
+    """A setting, option or file cannot work as given; nothing has been sent."""
 
 
-class MissingApiKeyError(ConfigurationError):
-    """No API key was given through ARGOS_API_KEY or --api-key-file."""
+class SettingError(ConfigurationError):
+    """One setting's value cannot work.
+
+    `describe` names the setting the caller's way (the command line: by its flag). The
+    value is left out of the message when it is None (a secret, or a flag).
+    """
+
+    def __init__(self, setting: str, value: object, problem: str) -> None:
+        self.setting = setting
+        self.value = value
+        self.problem = problem
+        super().__init__(self.describe(lambda name: name))
+
+    def describe(self, name_of: Callable[[str], str]) -> str:
+        where = name_of(self.setting)
+        if self.value is not None:
+            where += f" {self.value}"
+        return f"{where}: {self.problem}"
 
 
-class InsecureBaseUrlError(ConfigurationError):
+class ConflictingSettingsError(SettingError):
+    """Two settings that cannot both be given."""
+
+    def __init__(self, setting: str, other: str) -> None:
+        self.other = other
+        super().__init__(setting, None, "")
+
+    def describe(self, name_of: Callable[[str], str]) -> str:
+        return f"{name_of(self.setting)} and {name_of(self.other)} contradict each other; pick one"
+
+
+class InsecureBaseUrlError(SettingError):
     """The base URL would send images and the API key in clear text or to an odd scheme."""
 
 
+class MissingApiKeyError(ConfigurationError):
+    """No API key was given (the command line: ARGOS_API_KEY or --api-key-file)."""
+
+
 class ReportExistsError(ConfigurationError):
-    """The report file exists and neither --overwrite nor --resume was given."""
+    """The report file exists, and the run was told neither to resume nor to overwrite it."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        super().__init__(
+            f"report {path} exists already; resume it, overwrite it, or choose another path"
+        )
 
 
 class ReportWriteError(BatchUploaderError):
-    """The report cannot be written (disk full, file too large): the run stops at once."""
+    """The report cannot be written (disk full, file too large): the run stops at once.
+
+    The lines written before are kept, so the run can be resumed once there is room.
+    """
+
+    def __init__(self, path: Path, reason: str) -> None:
+        self.path = path
+        self.reason = reason
+        super().__init__(
+            f"cannot write the report {path}: {reason}. The lines written so far are kept: "
+            "make room, then resume the run"
+        )
 
 
 class ManifestError(BatchUploaderError):
@@ -38,3 +92,23 @@ class ManifestError(BatchUploaderError):
         self.problem = problem
         where = f"{self.path}, line {line}" if line is not None else str(self.path)
         super().__init__(f"{where}: {problem}")
+
+
+# Internal: raised and caught inside the library.
+
+
+class InvalidRowError(Exception):
+    """A row cannot be sent: `code` goes to the report's errorCode, `message` explains it."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+class RunStoppedError(Exception):
+    """Raised inside a worker when the run stopped while it waited or was about to send."""
+
+
+class ImageChangedError(Exception):
+    """A streamed image file changed size between its checks and its upload."""

@@ -17,14 +17,12 @@ from typing import TypeAlias
 import aiofiles
 import pybase64
 
-from batch_uploader.models import InvalidRowError
+from batch_uploader.api import IMAGE_SUFFIXES, JPEG_MAGIC, PNG_MAGIC
+from batch_uploader.errors import ImageChangedError, InvalidRowError
 
 # Paths may be plain strings: on the per-row path a pathlib.Path costs more than the check.
 StrPath: TypeAlias = str | os.PathLike[str]
-IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png"})
-JPEG_MAGIC = b"\xff\xd8\xff"
-PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-MAGIC_LENGTH = len(PNG_MAGIC)
+MAGIC_LENGTH = max(len(JPEG_MAGIC), len(PNG_MAGIC))
 
 
 # Images larger than this are not read whole: their request streams them from the file.
@@ -32,10 +30,6 @@ STREAM_ABOVE_BYTES = 256 * 1024
 # Raw bytes read and encoded at a time when streaming; a multiple of 3 keeps Base64 chunks
 # free of padding until the last one.
 STREAM_CHUNK_BYTES = 3 * 256 * 1024
-
-
-class ImageChangedError(Exception):
-    """A streamed image file changed size between its checks and its upload."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,13 +12,14 @@ import io
 import re
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 import yaml
 
+from batch_uploader.api import IMAGE_FIELDS, SUBMISSION_ID, canonical_field
 from batch_uploader.errors import ManifestError
-from batch_uploader.models import SUBMISSION_ID, ManifestRow, RowProblem, canonical_field
 
 if TYPE_CHECKING:
     from _csv import Reader as CsvReader
@@ -32,6 +33,36 @@ KNOWN_NAMES_HINT = (
     "submissionId, admin, idType, idImage, idBackImage, selfieImage, addressImage "
     "(or their snake_case forms)"
 )
+
+
+@dataclass(frozen=True, slots=True)
+class RowProblem:
+    """Why a row cannot be sent: a local error code for the report and a plain explanation."""
+
+    code: str
+    message: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ManifestRow:
+    """One submission read from a manifest, before any check of its files.
+
+    `values` maps API field names to the non-empty text the manifest gives them (defaults
+    applied). `problem` is set when the reader itself could not make sense of the row.
+    """
+
+    row: int
+    line: int
+    values: Mapping[str, str]
+    problem: RowProblem | None = None
+
+    @property
+    def submission_id(self) -> str:
+        return self.values.get(SUBMISSION_ID, "")
+
+    @property
+    def image_fields(self) -> tuple[str, ...]:
+        return tuple(name for name in IMAGE_FIELDS if name in self.values)
 
 
 @contextmanager

@@ -30,7 +30,7 @@ def build_form(fields: TextFields) -> MultipartWriter:
 
 
 class _Collector:
-    """Takes what a MultipartWriter writes, so the body can go out in one piece."""
+    """Takes what a MultipartWriter writes, so its framing can be cut out of it."""
 
     def __init__(self) -> None:
         self.chunks: list[bytes] = []
@@ -89,44 +89,23 @@ class _Framing:
     segments: tuple[bytes, ...]
     content_type: str
 
+    @property
+    def size(self) -> int:
+        return sum(len(segment) for segment in self.segments)
 
-# One framing per layout of field names (there are a handful), built once by aiohttp.
-_FRAMINGS: dict[tuple[str, ...], _Framing] = {}
-_MAX_FRAMINGS = 64
 
-
-async def form_body(fields: FormFields) -> FormBody:
+def form_body(fields: FormFields) -> FormBody:
     """The request body for these fields, its framing and Content-Type made by aiohttp.
 
     aiohttp frames a form of placeholder values once per layout of field names; each body
     is that framing with our values in place: one buffer (or a few pieces, when images
     stream) instead of a dozen small socket writes, and no form object per request.
     """
-    names = tuple(name for name, _ in fields)
-    framing = _FRAMINGS.get(names)
-    if framing is None:
-        framing = await _frame(names)
-        if len(_FRAMINGS) >= _MAX_FRAMINGS:
-            _FRAMINGS.clear()
-        _FRAMINGS[names] = framing
+    framing = _framing(tuple(name for name, _ in fields))
     pieces: list[FieldValue] = [framing.segments[0]]
     for (_, value), segment in zip(fields, framing.segments[1:], strict=True):
         pieces += [value, segment]
     return FormBody(pieces, content_type=framing.content_type)
-
-
-async def _frame(names: tuple[str, ...]) -> _Framing:
-    placeholders = [b"\x00batch-uploader-value-%d\x00" % index for index in range(len(names))]
-    form = build_form(list(zip(names, placeholders, strict=True)))
-    collector = _Collector()
-    await form.write(collector)  # type: ignore[arg-type]
-    rest = b"".join(collector.chunks)
-    segments = []
-    for placeholder in placeholders:
-        before, _, rest = rest.partition(placeholder)
-        segments.append(before)
-    segments.append(rest)
-    return _Framing(tuple(segments), form.headers[hdrs.CONTENT_TYPE])
 
 
 def form_size(text_fields: TextFields, image_lengths: Sequence[tuple[str, int]]) -> int:
@@ -137,11 +116,29 @@ def form_size(text_fields: TextFields, image_lengths: Sequence[tuple[str, int]])
     """
     names = tuple(name for name, _ in (*text_fields, *image_lengths))
     values = sum(len(value) for _, value in text_fields)
-    return _framing_size(names) + values + sum(length for _, length in image_lengths)
+    return _framing(names).size + values + sum(length for _, length in image_lengths)
 
 
+# One framing per layout of field names (there are a handful), built once by aiohttp.
 @functools.lru_cache(maxsize=64)
-def _framing_size(names: tuple[str, ...]) -> int:
-    size = build_form([(name, b"") for name in names]).size
-    assert size is not None  # noqa: S101 (every part is bytes, so the size is known)
-    return size
+def _framing(names: tuple[str, ...]) -> _Framing:
+    placeholders = [b"\x00batch-uploader-value-%d\x00" % index for index in range(len(names))]
+    form = build_form(list(zip(names, placeholders, strict=True)))
+    collector = _Collector()
+    # Writing to memory never suspends, so the coroutine runs to its end in one step; this
+    # keeps the framing usable from plain functions (`validate` sizes requests too).
+    writing = form.write(collector)  # type: ignore[arg-type]
+    try:
+        writing.send(None)
+    except StopIteration:
+        pass
+    else:
+        writing.close()
+        raise RuntimeError("aiohttp's form writer waited while writing to memory")
+    rest = b"".join(collector.chunks)
+    segments = []
+    for placeholder in placeholders:
+        before, _, rest = rest.partition(placeholder)
+        segments.append(before)
+    segments.append(rest)
+    return _Framing(tuple(segments), form.headers[hdrs.CONTENT_TYPE])

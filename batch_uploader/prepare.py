@@ -10,6 +10,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from batch_uploader.api import ADMIN, ID_DOCUMENT_FIELDS, ID_TYPE, SUBMISSION_ID
+from batch_uploader.errors import InvalidRowError
 from batch_uploader.images import (
     StreamedImage,
     StrPath,
@@ -19,14 +21,7 @@ from batch_uploader.images import (
     image_size,
     load_image,
 )
-from batch_uploader.models import (
-    ADMIN,
-    ID_DOCUMENT_FIELDS,
-    ID_TYPE,
-    SUBMISSION_ID,
-    InvalidRowError,
-    ManifestRow,
-)
+from batch_uploader.manifest import ManifestRow
 from batch_uploader.multipart import FieldValue, FormFields, form_size
 from batch_uploader.settings import RowRules
 

@@ -1,16 +1,19 @@
-"""The per-row report: one CSV or JSON Lines line per row, flushed as each row finishes."""
+"""The report's format: one CSV or JSON Lines line per row, written and read back.
+
+`report_file` opens the file; this module only knows what a line holds.
+"""
 
 from __future__ import annotations
 
 import csv
 import json
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import IO
 
-from batch_uploader.errors import ConfigurationError, ReportExistsError, ReportWriteError
-from batch_uploader.models import RowResult
+from batch_uploader.errors import ConfigurationError, ReportWriteError
+from batch_uploader.results import RowResult
 
 REPORT_COLUMNS = (
     "row",
@@ -24,12 +27,16 @@ REPORT_COLUMNS = (
     "elapsedMs",
     "finishedAt",
 )
-REPORT_MODE = 0o600
 
 
 def default_report_path(manifest_path: Path) -> Path:
     """`<manifest stem>.report.csv` in the current folder."""
     return Path(f"{manifest_path.stem}.report.csv")
+
+
+def is_jsonl(path: Path) -> bool:
+    """Whether a report at `path` is JSON Lines (by its name) rather than CSV."""
+    return path.suffix.lower() == ".jsonl"
 
 
 def report_record(result: RowResult) -> dict[str, str | int | None]:
@@ -82,10 +89,7 @@ class ReportWriter:
             self._file.flush()
         except OSError as error:
             self._broken = True
-            raise ReportWriteError(
-                f"cannot write the report {self._path}: {error.strerror}. The lines written "
-                "so far are kept: make room, then run the same command with --resume"
-            ) from None
+            raise ReportWriteError(self._path, error.strerror or str(error)) from None
 
     def close(self) -> None:
         try:
@@ -102,33 +106,24 @@ class ReportWriter:
         self.close()
 
 
-def is_jsonl(path: Path) -> bool:
-    return path.suffix.lower() == ".jsonl"
-
-
-def open_report(path: Path, *, overwrite: bool) -> ReportWriter:
-    """Create the report with mode 0600; refuse to replace one unless `overwrite`."""
-    try:
-        fd = open_private(path, os.O_TRUNC if overwrite else os.O_EXCL)
-    except FileExistsError:
-        raise ReportExistsError(
-            f"report {path} exists already; pass --resume to continue it, --overwrite to "
-            "replace it, or --report to write elsewhere"
-        ) from None
-    return ReportWriter(text_file(fd), path=path, jsonl=is_jsonl(path))
-
-
-def open_private(path: Path, mode_flag: int) -> int:
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | mode_flag, REPORT_MODE)
-    except FileExistsError:
-        raise
-    except OSError as error:
-        raise ConfigurationError(f"cannot create report {path}: {error.strerror}") from None
-    # An existing file keeps its old mode through O_TRUNC or O_APPEND.
-    os.fchmod(fd, REPORT_MODE)
-    return fd
-
-
-def text_file(fd: int) -> IO[str]:
-    return os.fdopen(fd, "w", encoding="utf-8", newline="")
+def read_records(source: Iterator[str], path: Path) -> Iterator[dict[str, object]]:
+    """The complete lines of a report, as column values; a line cut short is left out."""
+    if is_jsonl(path):
+        for line in source:
+            try:
+                record = json.loads(line)
+            except ValueError:
+                continue  # a line cut short by a crash
+            if isinstance(record, dict) and tuple(record) == REPORT_COLUMNS:
+                yield record
+        return
+    reader = csv.reader(source)
+    header = next(reader, None)
+    if header is not None and tuple(header) != REPORT_COLUMNS:
+        raise ConfigurationError(
+            f"{path} is not a batch-uploader report (its header differs); "
+            "choose the right report path"
+        )
+    for cells in reader:
+        if len(cells) == len(REPORT_COLUMNS):
+            yield dict(zip(REPORT_COLUMNS, cells, strict=True))

@@ -1,4 +1,4 @@
-"""Which answers are worth another attempt, how long to wait, and the retry loop itself.
+"""Every attempt of a row: which answers are worth another, how long to wait, and the loop.
 
 The loop does no logging: it hands a `RetryEvent` to a hook, and the caller decides.
 """
@@ -6,48 +6,28 @@ The loop does no logging: it hands a `RetryEvent` to a hook, and the caller deci
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 
 from tenacity import AsyncRetrying, RetryCallState, retry_if_result, stop_after_attempt
 from tenacity.wait import wait_base, wait_random_exponential
 
-from batch_uploader.models import Answer
+from batch_uploader.api import FINAL_ERROR_CODES, RETRYABLE_ERROR_CODES, RETRYABLE_STATUSES
+from batch_uploader.client import NETWORK_ERROR, TIMEOUT, Answer
+from batch_uploader.events import RetryEvent
 from batch_uploader.settings import RetryPolicy
 
-# errorCodes from API.md that no retry can fix; processing_error is the one that can.
-NON_RETRYABLE_ERROR_CODES = frozenset(
-    {
-        "invalid_payload",
-        "missing_data",
-        "invalid_project",
-        "invalid_admin",
-        "invalid_submission",
-        "invalid_data",
-        "invalid_idType",
-    }
-)
-RETRYABLE_ERROR_CODES = frozenset({"processing_error", "network_error", "timeout"})
-RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
+# No answer at all is worth another attempt too.
+_RETRYABLE_CODES = RETRYABLE_ERROR_CODES | {NETWORK_ERROR, TIMEOUT}
 
 
 def is_retryable(answer: Answer) -> bool:
     """Decide on `errorCode` first: the API sends processing_error with HTTP 400."""
     if answer.accepted:
         return False
-    if answer.error_code in RETRYABLE_ERROR_CODES:
+    if answer.error_code in _RETRYABLE_CODES:
         return True
-    if answer.error_code in NON_RETRYABLE_ERROR_CODES:
+    if answer.error_code in FINAL_ERROR_CODES:
         return False
     return answer.http_status in RETRYABLE_STATUSES
-
-
-@dataclass(frozen=True, slots=True)
-class RetryEvent:
-    """An attempt failed in a retryable way and another will follow after `wait` seconds."""
-
-    attempt: int
-    wait: float
-    answer: Answer
 
 
 class WaitRetryAfterOrJitter(wait_base):
@@ -78,22 +58,19 @@ async def send_with_retries(
     *,
     sleep: Callable[[float], Awaitable[None]],
     on_retry: Callable[[RetryEvent], None],
-    first: Answer | None = None,
 ) -> Answer:
     """Call `send` until its answer is final or `policy.max_attempts` are spent.
 
-    `first` is the answer to a first attempt the caller already made. An exception from
-    `send` or `sleep` ends the loop and propagates.
+    An exception from `send` or `sleep` ends the loop and propagates.
     """
-    if first is None:
-        first = await send()
+    first = await send()
     if not is_retryable(first) or policy.max_attempts == 1:
         # Most rows end here: tenacity is set up only for rows that need a retry, since its
         # set-up costs more than the request's own bookkeeping.
         return first
     pending = [first]
 
-    async def replay_then_send() -> Answer:
+    async def first_answer_then_send() -> Answer:
         return pending.pop() if pending else await send()
 
     def before_sleep(state: RetryCallState) -> None:
@@ -109,5 +86,5 @@ async def send_with_retries(
         before_sleep=before_sleep,
         retry_error_callback=_last_answer,
     )
-    answer: Answer = await retrying(replay_then_send)
+    answer: Answer = await retrying(first_answer_then_send)
     return answer

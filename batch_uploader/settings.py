@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-import ipaddress
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from batch_uploader.errors import ConfigurationError, InsecureBaseUrlError
+from batch_uploader.api import DEFAULT_BASE_URL, GATEWAY_LIMIT_BYTES
+from batch_uploader.errors import ConflictingSettingsError, InsecureBaseUrlError, SettingError
+from batch_uploader.hosts import is_loopback
 from batch_uploader.sharding import Shard
-
-DEFAULT_BASE_URL = "https://rest-api.argosidentity.com"
-API_KEY_ENV = "ARGOS_API_KEY"
-# API Gateway's payload limit (API.md): a bigger request would only earn a 413.
-DEFAULT_MAX_REQUEST_BYTES = 10_000_000
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -30,9 +26,11 @@ class RetryPolicy:
 
     def __post_init__(self) -> None:
         if self.max_attempts < 1:
-            raise ConfigurationError("--max-attempts must be at least 1")
-        if self.initial_wait < 0 or self.max_wait < 0:
-            raise ConfigurationError("retry waits cannot be negative")
+            raise SettingError("max_attempts", self.max_attempts, "must be at least 1")
+        if self.initial_wait < 0:
+            raise SettingError("initial_wait", self.initial_wait, "cannot be negative")
+        if self.max_wait < 0:
+            raise SettingError("max_wait", self.max_wait, "cannot be negative")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -41,13 +39,15 @@ class RowRules:
 
     admin: str | None = None
     base_dir: Path | None = None
-    max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES
+    max_request_bytes: int = GATEWAY_LIMIT_BYTES
 
     def __post_init__(self) -> None:
         if self.max_request_bytes < 1:
-            raise ConfigurationError("--max-request-bytes must be a positive number of bytes")
+            raise SettingError(
+                "max_request_bytes", self.max_request_bytes, "must be a positive number of bytes"
+            )
         if self.base_dir is not None and not self.base_dir.is_dir():
-            raise ConfigurationError(f"--base-dir {self.base_dir} is not a folder")
+            raise SettingError("base_dir", self.base_dir, "is not a folder")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -70,19 +70,21 @@ class RunSettings:
 
     def __post_init__(self) -> None:
         if not self.api_key.strip():
-            raise ConfigurationError("the API key is empty")
+            raise SettingError("api_key", None, "is empty")
         if self.resume and self.overwrite:
-            raise ConfigurationError("--resume and --overwrite contradict each other; pick one")
+            raise ConflictingSettingsError("resume", "overwrite")
         if self.concurrency < 1:
-            raise ConfigurationError("--concurrency must be at least 1")
+            raise SettingError("concurrency", self.concurrency, "must be at least 1")
         if self.rate is not None and self.rate <= 0:
-            raise ConfigurationError("--rate must be a positive number of requests per second")
+            raise SettingError(
+                "rate", self.rate, "must be a positive number of requests per second"
+            )
         if self.max_failures is not None and self.max_failures < 1:
-            raise ConfigurationError("--max-failures must be at least 1")
+            raise SettingError("max_failures", self.max_failures, "must be at least 1")
         if self.max_requests is not None and self.max_requests < 0:
-            raise ConfigurationError("--max-requests cannot be negative")
+            raise SettingError("max_requests", self.max_requests, "cannot be negative")
         if self.timeout <= 0:
-            raise ConfigurationError("--timeout must be a positive number of seconds")
+            raise SettingError("timeout", self.timeout, "must be a positive number of seconds")
         check_base_url(self.base_url)
 
 
@@ -94,16 +96,8 @@ def check_base_url(base_url: str) -> None:
     if parts.scheme == "http" and parts.hostname and is_loopback(parts.hostname):
         return
     raise InsecureBaseUrlError(
-        f"--base-url {base_url!r} is refused: use https:// (plain http:// is allowed only for "
-        "a loopback host such as 127.0.0.1 or localhost, e.g. the mock server)"
+        "base_url",
+        base_url,
+        "is refused: use https:// (plain http:// is allowed only for a loopback host such "
+        "as 127.0.0.1 or localhost, e.g. the mock server)",
     )
-
-
-def is_loopback(host: str) -> bool:
-    """Whether `host` names this machine's loopback interface."""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False

@@ -7,7 +7,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from batch_uploader.models import RowResult, Status, StopReason
+from batch_uploader.results import RowResult, Status, StopReason
 
 # Latencies are kept as counts in buckets 2 % wide, so memory stays flat over millions of
 # requests while percentiles stay within 2 %.

@@ -6,13 +6,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from batch_uploader.manifest import open_manifest
-from batch_uploader.models import (
-    InvalidRowError,
-    ManifestRow,
-    RowProblem,
-    undocumented_id_type,
-)
+from batch_uploader.api import undocumented_id_type
+from batch_uploader.errors import InvalidRowError
+from batch_uploader.manifest import ManifestRow, RowProblem, open_manifest
 from batch_uploader.prepare import measure_row, plan_row
 from batch_uploader.settings import RowRules
 
@@ -74,7 +70,7 @@ def _check_row(
     try:
         measure_row(plan_row(row, rules, manifest_dir=manifest_dir), rules)
     except InvalidRowError as rejection:
-        problem = rejection.problem
+        problem = RowProblem(rejection.code, rejection.message)
     warnings: list[str] = []
     id_type = undocumented_id_type(row.values)
     if id_type is not None:

@@ -11,13 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from batch_uploader.mock_server import MockConfig, RunningMockServer, running_mock_server
+from batch_uploader.mock.server import MockConfig, RunningMockServer, running_mock_server
 
-JPEG_HEADER = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00"
-PNG_HEADER = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR"
-API_KEY = "test-key-5f0c2a9e71d84b36"
-
-ImageMaker = Callable[..., bytes]
+from .support import JPEG_HEADER, PNG_HEADER, ImageMaker
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ import itertools
 from collections.abc import Callable, Coroutine
 from typing import TypeVar
 
-from batch_uploader.models import Answer
+from batch_uploader import Answer
 from batch_uploader.multipart import FormFields
 
 T = TypeVar("T")

@@ -13,7 +13,7 @@ import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
-from .conftest import API_KEY
+from .support import API_KEY
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLE = REPO / "manifests" / "example.csv"

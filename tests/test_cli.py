@@ -12,9 +12,10 @@ import pytest
 from click.testing import CliRunner, Result
 
 from batch_uploader.cli import cli
-from batch_uploader.mock_server import Fault, MockConfig, RunningMockServer
+from batch_uploader.mock.faults import Fault
+from batch_uploader.mock.server import MockConfig, RunningMockServer
 
-from .conftest import API_KEY, ImageMaker
+from .support import API_KEY, ImageMaker
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLES = REPO / "manifests"
@@ -153,6 +154,13 @@ def test_resume_and_overwrite_together_are_refused(tmp_path: Path) -> None:
     result = invoke("run", str(EXAMPLES / "example.csv"), "--resume", "--overwrite")
     assert result.exit_code == 2
     assert "--resume and --overwrite contradict each other" in result.stderr
+
+
+def test_setting_errors_name_the_flag_and_value(tmp_path: Path) -> None:
+    """The library names settings (`shard`); the command line names its flags."""
+    result = invoke("run", str(EXAMPLES / "example.csv"), "--shard", "4/3")
+    assert result.exit_code == 2
+    assert "--shard 4/3: K must be between 1 and N" in result.stderr
 
 
 def test_unreadable_manifest_exits_2_naming_file_and_line(

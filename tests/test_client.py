@@ -8,50 +8,22 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from collections.abc import AsyncIterator, Awaitable, Callable
-from datetime import UTC, datetime
+from collections.abc import AsyncIterator, Callable
 
 import aiohttp
 import pytest
 from aiohttp import web
-from aiohttp.test_utils import TestServer
 
-from batch_uploader.client import ENDPOINT, ArgosClient, open_session, parse_retry_after
-from batch_uploader.models import Answer
-from batch_uploader.multipart import FormFields
+from batch_uploader import Answer
+from batch_uploader.client import open_session, parse_retry_after
 
-FIELDS: FormFields = [
-    ("submissionId", b"s1"),
-    ("admin", b"a@x.io"),
-    ("selfieImage", b"iVBORw0KGgo="),
-]
-NOW = datetime(2026, 11, 27, 12, 0, 0, tzinfo=UTC)
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+from .client_harness import CLIENT_KEY, FIELDS, NOW, Handler, answer_from, client
 
 
 @pytest.fixture
 async def session() -> AsyncIterator[aiohttp.ClientSession]:
     async with open_session(concurrency=2) as session:
         yield session
-
-
-def client(session: aiohttp.ClientSession, base_url: str, timeout: float = 5) -> ArgosClient:
-    return ArgosClient(
-        session, base_url=base_url, api_key="k-123", timeout=timeout, now=lambda: NOW
-    )
-
-
-async def answer_from(
-    session: aiohttp.ClientSession,
-    handler: Handler,
-    client_timeout: float = 5,
-    fields: FormFields = FIELDS,
-) -> Answer:
-    app = web.Application(client_max_size=50 * 1024 * 1024)
-    app.router.add_put(ENDPOINT, handler)
-    async with TestServer(app, host="127.0.0.1") as server:
-        base_url = str(server.make_url("/"))
-        return await client(session, base_url, client_timeout).put_images(fields)
 
 
 def replying(response: Callable[[], web.StreamResponse]) -> Handler:
@@ -151,7 +123,7 @@ async def test_key_and_user_agent_are_sent(session: aiohttp.ClientSession) -> No
         return web.json_response({"message": "complete to update image."})
 
     await answer_from(session, record)
-    assert seen["x-api-key"] == "k-123"
+    assert seen["x-api-key"] == CLIENT_KEY
     assert seen["User-Agent"].startswith("batch-uploader/")
     assert seen["Content-Type"].startswith("multipart/form-data; boundary=")
     assert "chunked" not in seen.get("Transfer-Encoding", "")

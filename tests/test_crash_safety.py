@@ -12,10 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import API_KEY, ImageMaker
 from .processes import MockServerProcess, report_lines, run_command, start_command, wait_until
+from .support import ADMIN_SELFIE_COLUMNS, API_KEY, ImageMaker, write_csv_manifest
 
 ROWS = 400
+OPS = "ops@example.com"
 KILLS = 10
 
 
@@ -32,18 +33,16 @@ def server() -> Iterator[MockServerProcess]:
 @pytest.fixture
 def manifest(tmp_path: Path, make_image: ImageMaker) -> tuple[Path, dict[str, bytes]]:
     """ROWS rows, each with its own image, and a few invalid rows among them."""
-    lines = ["submissionId,admin,selfieImage"]
+    rows: list[tuple[str, str, str]] = []
     images: dict[str, bytes] = {}
     for number in range(1, ROWS + 1):
         submission_id = f"sub-{number:04d}"
         if number % 50 == 0:
-            lines.append(f"{submission_id},ops@example.com,missing-{number}.png")
+            rows.append((submission_id, OPS, f"missing-{number}.png"))
         else:
             images[submission_id] = make_image(f"img/{number}.png", size=600)
-            lines.append(f"{submission_id},ops@example.com,img/{number}.png")
-    path = tmp_path / "m.csv"
-    path.write_text("\n".join(lines) + "\n")
-    return path, images
+            rows.append((submission_id, OPS, f"img/{number}.png"))
+    return write_csv_manifest(tmp_path / "m.csv", rows, columns=ADMIN_SELFIE_COLUMNS), images
 
 
 def rows_of(lines: list[str]) -> list[dict[str, str]]:

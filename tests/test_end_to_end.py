@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import API_KEY
 from .processes import EXAMPLE, SCRIPT, MockServerProcess, run_command
+from .support import API_KEY
 
 
 @pytest.fixture

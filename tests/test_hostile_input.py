@@ -12,15 +12,15 @@ from aiohttp import web
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from batch_uploader import ManifestRow
 from batch_uploader.client import open_session
-from batch_uploader.errors import ManifestError
+from batch_uploader.errors import InvalidRowError, ManifestError
 from batch_uploader.manifest import open_manifest, read_csv_manifest, read_yaml_manifest
-from batch_uploader.models import InvalidRowError, ManifestRow
 from batch_uploader.prepare import load_row, plan_row
 from batch_uploader.settings import RowRules
 
-from .conftest import ImageMaker
-from .test_client import answer_from
+from .client_harness import answer_from
+from .support import ImageMaker
 
 WriteManifest = Callable[[str, str], Path]
 RULES = RowRules(admin="a@x.io")
@@ -160,7 +160,7 @@ def problem_code(tmp_path: Path, path_text: str) -> str:
     row = ManifestRow(row=1, line=2, values={"submissionId": "s", "selfieImage": path_text})
     with pytest.raises(InvalidRowError) as caught:
         load_row(plan_row(row, RULES, manifest_dir=tmp_path), RULES)
-    return caught.value.problem.code
+    return caught.value.code
 
 
 def test_device_file_is_not_a_file(tmp_path: Path) -> None:

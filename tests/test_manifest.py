@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from batch_uploader import ManifestRow
 from batch_uploader.errors import ManifestError
 from batch_uploader.manifest import open_manifest, read_csv_manifest
-from batch_uploader.models import ManifestRow
 
 WriteManifest = Callable[[str, str], Path]
 

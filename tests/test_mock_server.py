@@ -12,16 +12,11 @@ import aiohttp
 import pytest
 import requests
 
-from batch_uploader.mock_server import (
-    Fault,
-    MockConfig,
-    RunningMockServer,
-    random_faults,
-    running_mock_server,
-)
+from batch_uploader.mock.faults import Fault, random_faults
+from batch_uploader.mock.server import MockConfig, RunningMockServer, running_mock_server
 from batch_uploader.multipart import build_form
 
-from .conftest import API_KEY, JPEG_HEADER, PNG_HEADER
+from .support import API_KEY, JPEG_HEADER, PNG_HEADER
 
 ENDPOINT = "/v3/submission/image"
 JPEG = base64.b64encode(JPEG_HEADER + b"front of the card").decode()

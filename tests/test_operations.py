@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import API_KEY
 from .processes import (
     EXAMPLE,
     MockServerProcess,
@@ -20,6 +19,7 @@ from .processes import (
     start_command,
     wait_until,
 )
+from .support import ADMIN_SELFIE_COLUMNS, API_KEY, write_csv_manifest
 
 ROWS = 300
 SELFIE = EXAMPLE.parent / "images" / "bob-selfie.png"
@@ -27,10 +27,8 @@ SELFIE = EXAMPLE.parent / "images" / "bob-selfie.png"
 
 @pytest.fixture
 def manifest(tmp_path: Path) -> Path:
-    path = tmp_path / "big.csv"
-    rows = "".join(f"sub-{n:04d},ops@example.com,{SELFIE}\n" for n in range(1, ROWS + 1))
-    path.write_text("submissionId,admin,selfieImage\n" + rows)
-    return path
+    rows = ((f"sub-{n:04d}", "ops@example.com", str(SELFIE)) for n in range(1, ROWS + 1))
+    return write_csv_manifest(tmp_path / "big.csv", rows, columns=ADMIN_SELFIE_COLUMNS)
 
 
 @pytest.fixture

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from batch_uploader import RetryPolicy, RowRules, RunSettings, upload_manifest
+from batch_uploader import upload_manifest
 from batch_uploader.pacing import RequestPacer
 
-from .conftest import API_KEY, ImageMaker
 from .fakes import OK, PROCESSING_ERROR, FakeClient, VirtualClock
+from .support import ImageMaker, run_settings, write_csv_manifest
 
 
 async def test_concurrent_callers_start_one_interval_apart() -> None:
@@ -54,10 +54,7 @@ async def test_run_rate_holds_under_any_concurrency_with_retries(
     tmp_path: Path, make_image: ImageMaker, concurrency: int
 ) -> None:
     make_image("s.png", size=200)
-    manifest = tmp_path / "m.csv"
-    manifest.write_text(
-        "submissionId,selfieImage\n" + "".join(f"sub-{n},s.png\n" for n in range(100))
-    )
+    manifest = write_csv_manifest(tmp_path / "m.csv", ((f"sub-{n}", "s.png") for n in range(100)))
     clock = VirtualClock()
     # Every fifth row needs a second attempt: retries must take their turn too.
     client = FakeClient(
@@ -66,14 +63,7 @@ async def test_run_rate_holds_under_any_concurrency_with_retries(
             PROCESSING_ERROR if attempt == 1 and submission.endswith(("0", "5")) else OK
         ),
     )
-    settings = RunSettings(
-        api_key=API_KEY,
-        rules=RowRules(admin="a@x.io"),
-        report_path=tmp_path / "r.csv",
-        concurrency=concurrency,
-        rate=20,
-        retry=RetryPolicy(initial_wait=0),
-    )
+    settings = run_settings(tmp_path / "r.csv", concurrency=concurrency, rate=20)
     summary = await clock.run(
         upload_manifest(manifest, settings, client=client, clock=clock, sleep=clock.sleep)
     )

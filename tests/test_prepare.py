@@ -8,11 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from batch_uploader.models import InvalidRowError, ManifestRow, RowProblem
+from batch_uploader import ManifestRow, RowProblem
+from batch_uploader.errors import InvalidRowError
 from batch_uploader.prepare import load_row, measure_row, plan_row
 from batch_uploader.settings import RowRules
 
-from .conftest import ImageMaker
+from .support import ImageMaker
 
 RULES = RowRules(admin="ops@example.com")
 
@@ -25,11 +26,11 @@ def problem_of(manifest_row: ManifestRow, tmp_path: Path, rules: RowRules = RULE
     """The problem that makes the row invalid, found the way `run` finds it."""
     with pytest.raises(InvalidRowError) as caught:
         load_row(plan_row(manifest_row, rules, manifest_dir=tmp_path), rules)
-    validated = caught.value.problem
+    validated = RowProblem(caught.value.code, caught.value.message)
     # `validate` must reach the same verdict without reading whole files.
     with pytest.raises(InvalidRowError) as caught_by_validate:
         measure_row(plan_row(manifest_row, rules, manifest_dir=tmp_path), rules)
-    assert caught_by_validate.value.problem.code == validated.code
+    assert caught_by_validate.value.code == validated.code
     return validated
 
 

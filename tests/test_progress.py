@@ -8,8 +8,8 @@ import logging
 
 import pytest
 
-from batch_uploader.models import RowResult, Status
-from batch_uploader.progress import Progress
+from batch_uploader import RowResult, Status
+from batch_uploader.cli.progress import Progress
 
 
 class FakeClock:

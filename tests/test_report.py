@@ -10,9 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from batch_uploader import RowResult, Status
 from batch_uploader.errors import ReportExistsError
-from batch_uploader.models import RowResult, Status
-from batch_uploader.report import REPORT_COLUMNS, default_report_path, open_report
+from batch_uploader.report import REPORT_COLUMNS, default_report_path
+from batch_uploader.report_file import ReportMode, open_report
 
 FAILED = RowResult(
     row=3,
@@ -39,7 +40,7 @@ INVALID = RowResult(
 
 def test_csv_report_has_the_columns_in_order(tmp_path: Path) -> None:
     path = tmp_path / "r.csv"
-    with open_report(path, overwrite=False) as report:
+    with open_report(path, ReportMode.NEW).writer as report:
         report.write(FAILED)
         report.write(INVALID)
     with path.open(newline="") as file:
@@ -77,7 +78,7 @@ def test_csv_report_has_the_columns_in_order(tmp_path: Path) -> None:
 
 def test_jsonl_report_has_the_same_keys(tmp_path: Path) -> None:
     path = tmp_path / "r.JSONL"
-    with open_report(path, overwrite=False) as report:
+    with open_report(path, ReportMode.NEW).writer as report:
         report.write(INVALID)
     (line,) = path.read_text().splitlines()
     record = json.loads(line)
@@ -89,7 +90,7 @@ def test_jsonl_report_has_the_same_keys(tmp_path: Path) -> None:
 
 def test_each_line_is_on_disk_as_soon_as_it_is_written(tmp_path: Path) -> None:
     path = tmp_path / "r.csv"
-    with open_report(path, overwrite=False) as report:
+    with open_report(path, ReportMode.NEW).writer as report:
         report.write(FAILED)
         assert len(path.read_text().splitlines()) == 2
         report.write(INVALID)
@@ -98,7 +99,7 @@ def test_each_line_is_on_disk_as_soon_as_it_is_written(tmp_path: Path) -> None:
 
 def test_report_is_created_private(tmp_path: Path) -> None:
     path = tmp_path / "r.csv"
-    with open_report(path, overwrite=False):
+    with open_report(path, ReportMode.NEW).writer:
         pass
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
 
@@ -106,8 +107,9 @@ def test_report_is_created_private(tmp_path: Path) -> None:
 def test_existing_report_is_refused_without_overwrite(tmp_path: Path) -> None:
     path = tmp_path / "r.csv"
     path.write_text("keep me")
-    with pytest.raises(ReportExistsError, match="--overwrite"):
-        open_report(path, overwrite=False)
+    with pytest.raises(ReportExistsError, match="exists already") as refusal:
+        open_report(path, ReportMode.NEW)
+    assert refusal.value.path == path
     assert path.read_text() == "keep me"
 
 
@@ -115,7 +117,7 @@ def test_overwrite_replaces_and_makes_it_private(tmp_path: Path) -> None:
     path = tmp_path / "r.csv"
     path.write_text("old line\n" * 10)
     path.chmod(0o644)
-    with open_report(path, overwrite=True) as report:
+    with open_report(path, ReportMode.OVERWRITE).writer as report:
         report.write(INVALID)
     assert "old line" not in path.read_text()
     assert stat.S_IMODE(path.stat().st_mode) == 0o600

@@ -11,13 +11,15 @@ from pathlib import Path
 
 import pytest
 
-from batch_uploader import RowRules, RunSettings, upload_manifest
-from batch_uploader.models import ManifestRow, RowResult
-from batch_uploader.retry import RetryEvent
+from batch_uploader import (
+    RowResult,
+    RunObserver,
+    upload_manifest,
+)
 
-from .conftest import API_KEY, ImageMaker
 from .fakes import FakeClient, VirtualClock
 from .processes import MockServerProcess
+from .support import ImageMaker, run_settings, write_csv_manifest
 
 FD_FOLDER = Path("/proc/self/fd")
 # asyncio's self-pipe is a socket pair; a little room for a connection being replaced.
@@ -36,7 +38,7 @@ def open_descriptors() -> list[str]:
     return targets
 
 
-class DescriptorSampler:
+class DescriptorSampler(RunObserver):
     """Counts this process's open sockets and files every `every` finished rows."""
 
     def __init__(self, every: int = 1) -> None:
@@ -54,17 +56,13 @@ class DescriptorSampler:
         sockets = sum(target.startswith("socket:") for target in targets)
         self.peak_sockets = max(self.peak_sockets, sockets)
 
-    def on_retry(self, row: ManifestRow, event: RetryEvent) -> None:
-        pass
-
 
 def write_manifest(tmp_path: Path, make_image: ImageMaker, rows: int) -> Path:
     for number in range(20):
         make_image(f"img/{number}.png", size=800)
-    manifest = tmp_path / "m.csv"
-    body = "".join(f"sub-{n},img/{n % 20}.png\n" for n in range(rows))
-    manifest.write_text("submissionId,selfieImage\n" + body)
-    return manifest
+    return write_csv_manifest(
+        tmp_path / "m.csv", ((f"sub-{n}", f"img/{n % 20}.png") for n in range(rows))
+    )
 
 
 @pytest.fixture
@@ -80,13 +78,7 @@ async def test_connections_stay_within_concurrency(
     manifest = write_manifest(tmp_path, make_image, 1500)
     sampler = DescriptorSampler()
     baseline = sum(target.startswith("socket:") for target in open_descriptors())
-    settings = RunSettings(
-        api_key=API_KEY,
-        base_url=dropping_server.url,
-        rules=RowRules(admin="a@x.io"),
-        report_path=tmp_path / "r.csv",
-        concurrency=8,
-    )
+    settings = run_settings(tmp_path / "r.csv", base_url=dropping_server.url, concurrency=8)
     summary = await upload_manifest(manifest, settings, observer=sampler)
     assert summary.all_ok
     assert sampler.peak_sockets - baseline <= 8 + SOCKET_ALLOWANCE
@@ -100,12 +92,7 @@ async def test_no_descriptor_leaks_across_100000_rows(
     manifest = write_manifest(tmp_path, make_image, rows)
     before = len(open_descriptors())
     sampler = DescriptorSampler(every=97)
-    settings = RunSettings(
-        api_key=API_KEY,
-        rules=RowRules(admin="a@x.io"),
-        report_path=tmp_path / "r.csv",
-        concurrency=16,
-    )
+    settings = run_settings(tmp_path / "r.csv", concurrency=16)
     summary = await upload_manifest(
         manifest, settings, client=FakeClient(VirtualClock()), observer=sampler
     )

@@ -6,23 +6,28 @@ import csv
 import json
 import stat
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from batch_uploader import RowRules, RunSettings, upload_manifest
+from batch_uploader import RunSettings, Status, StopReason, upload_manifest
 from batch_uploader.errors import ConfigurationError
-from batch_uploader.mock_server import MockConfig, running_mock_server
-from batch_uploader.models import Status, StopReason
-from batch_uploader.report import REPORT_COLUMNS
-from batch_uploader.resume import EarlierOkRows, resume_report
+from batch_uploader.mock.server import MockConfig, running_mock_server
+from batch_uploader.report import REPORT_COLUMNS, ReportWriter
+from batch_uploader.report_file import EarlierOkRows, ReportMode, open_report
 
-from .conftest import API_KEY, ImageMaker
+from .support import API_KEY, ImageMaker, run_settings, write_csv_manifest
 
 HEADER = ",".join(REPORT_COLUMNS)
 
 
 def csv_line(row: int, submission_id: str, status: str) -> str:
     return f"{row},{submission_id},selfieImage,{status},200,,fine,1,12,2026-11-27T10:00:00.000Z"
+
+
+def resume(path: Path) -> tuple[ReportWriter, EarlierOkRows]:
+    opened = open_report(path, ReportMode.RESUME)
+    return opened.writer, opened.earlier_ok
 
 
 def test_earlier_ok_rows_match_row_and_submission() -> None:
@@ -46,7 +51,7 @@ def test_csv_report_keeps_only_ok_lines_verbatim(tmp_path: Path) -> None:
         )
     )  # fmt: skip
     path.chmod(0o644)
-    writer, earlier = resume_report(path)
+    writer, earlier = resume(path)
     with writer:
         assert path.read_text().splitlines() == [HEADER, *ok_lines]
     assert (1, "s1") in earlier
@@ -72,7 +77,7 @@ def test_jsonl_report_survives_a_line_cut_short(tmp_path: Path) -> None:
     ]
     lines = [json.dumps(record, ensure_ascii=False) for record in records]
     path.write_text("\n".join(lines) + '\n{"row": 3, "submissionId": "s3", "fie')
-    writer, earlier = resume_report(path)
+    writer, earlier = resume(path)
     with writer:
         pass
     assert path.read_text().splitlines() == [lines[0]]
@@ -83,12 +88,12 @@ def test_a_file_that_is_not_a_report_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "r.csv"
     path.write_text("name,email\nx,y\n")
     with pytest.raises(ConfigurationError, match="not a batch-uploader report"):
-        resume_report(path)
+        open_report(path, ReportMode.RESUME)
     assert path.read_text() == "name,email\nx,y\n"
 
 
 def test_resume_without_a_report_starts_one(tmp_path: Path) -> None:
-    writer, earlier = resume_report(tmp_path / "new.csv")
+    writer, earlier = resume(tmp_path / "new.csv")
     with writer:
         pass
     assert earlier.count == 0
@@ -99,23 +104,12 @@ async def test_resumed_run_sends_only_unfinished_rows(
     tmp_path: Path, make_image: ImageMaker
 ) -> None:
     make_image("s.png", size=500)
-    manifest = tmp_path / "m.csv"
-    manifest.write_text(
-        "submissionId,selfieImage\n" + "".join(f"sub-{n},s.png\n" for n in range(1, 21))
-    )
+    manifest = write_csv_manifest(tmp_path / "m.csv", ((f"sub-{n}", "s.png") for n in range(1, 21)))
     report = tmp_path / "report.csv"
     async with running_mock_server(MockConfig(api_key=API_KEY)) as server:
 
-        def settings_with(**changes: object) -> RunSettings:
-            values: dict[str, object] = {
-                "api_key": API_KEY,
-                "base_url": server.url,
-                "rules": RowRules(admin="a@x.io"),
-                "report_path": report,
-                "concurrency": 2,
-            }
-            values.update(changes)
-            return RunSettings(**values)  # type: ignore[arg-type]
+        def settings_with(**changes: Any) -> RunSettings:
+            return run_settings(report, base_url=server.url, concurrency=2, **changes)
 
         first = await upload_manifest(manifest, settings_with(max_requests=7))
         with report.open(newline="") as file:

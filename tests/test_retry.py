@@ -7,8 +7,8 @@ import random
 import pytest
 from tenacity import RetryCallState
 
-from batch_uploader.models import Answer
-from batch_uploader.retry import RetryEvent, WaitRetryAfterOrJitter, is_retryable, send_with_retries
+from batch_uploader import Answer, RetryEvent
+from batch_uploader.retry import WaitRetryAfterOrJitter, is_retryable, send_with_retries
 from batch_uploader.settings import RetryPolicy
 
 API_ERRORS = [

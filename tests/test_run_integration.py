@@ -12,11 +12,11 @@ import hashlib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from batch_uploader import RetryPolicy, RowRules, RunSettings, upload_manifest
-from batch_uploader.mock_server import Fault, FaultPlan, MockConfig, running_mock_server
-from batch_uploader.models import Status
+from batch_uploader import RetryPolicy, RowRules, Status, upload_manifest
+from batch_uploader.mock.faults import Fault, FaultPlan
+from batch_uploader.mock.server import MockConfig, running_mock_server
 
-from .conftest import API_KEY, ImageMaker
+from .support import API_KEY, ImageMaker, run_settings, write_csv_manifest
 
 ADMIN = "ops@example.com"
 ALWAYS = object()
@@ -139,11 +139,10 @@ async def test_every_case_ends_with_one_correct_line_and_exact_bytes(
     )
     sleep = RecordingSleep()
     async with running_mock_server(config) as server:
-        settings = RunSettings(
-            api_key=API_KEY,
+        settings = run_settings(
+            tmp_path / "report.csv",
             base_url=server.url,
             rules=RowRules(admin=ADMIN, max_request_bytes=50_000),
-            report_path=tmp_path / "report.csv",
             concurrency=4,
             timeout=0.5,
             retry=RetryPolicy(max_attempts=4, initial_wait=0),
@@ -196,18 +195,12 @@ async def test_concurrency_bounds_requests_in_flight(
     tmp_path: Path, make_image: ImageMaker
 ) -> None:
     make_image("s.png")
-    rows = "".join(f"sub-{index},s.png\n" for index in range(40))
-    manifest = tmp_path / "m.csv"
-    manifest.write_text("submissionId,selfieImage\n" + rows)
+    manifest = write_csv_manifest(
+        tmp_path / "m.csv", ((f"sub-{index}", "s.png") for index in range(40))
+    )
     config = MockConfig(api_key=API_KEY, latency_seconds=0.02)
     async with running_mock_server(config) as server:
-        settings = RunSettings(
-            api_key=API_KEY,
-            base_url=server.url,
-            rules=RowRules(admin=ADMIN),
-            report_path=tmp_path / "r.jsonl",
-            concurrency=3,
-        )
+        settings = run_settings(tmp_path / "r.jsonl", base_url=server.url, concurrency=3)
         summary = await upload_manifest(manifest, settings)
     assert summary.all_ok
     assert summary.rows == 40

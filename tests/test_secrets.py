@@ -13,9 +13,10 @@ from click.testing import CliRunner, Result
 
 from batch_uploader import RunSettings, engine
 from batch_uploader.cli import cli
-from batch_uploader.mock_server import Fault, MockConfig, RunningMockServer
+from batch_uploader.mock.faults import Fault
+from batch_uploader.mock.server import MockConfig, RunningMockServer
 
-from .conftest import API_KEY, ImageMaker
+from .support import API_KEY, ImageMaker
 
 StartServer = Callable[[MockConfig], RunningMockServer]
 FAULTS = {"s2": Fault.PROCESSING_ERROR, "s3": Fault.BAD_GATEWAY, "s4": Fault.DROP}

@@ -8,20 +8,21 @@ from pathlib import Path
 
 import pytest
 
-from batch_uploader import RowRules, RunSettings, upload_manifest
-from batch_uploader.errors import ConfigurationError
+from batch_uploader import upload_manifest
+from batch_uploader.errors import SettingError
 from batch_uploader.sharding import Shard, shard_of
 
-from .conftest import API_KEY, ImageMaker
 from .fakes import FakeClient, VirtualClock
+from .support import ImageMaker, run_settings, write_csv_manifest
 
 
 def test_parse() -> None:
     assert Shard.parse("2/8") == Shard(2, 8)
     assert str(Shard.parse(" 1 / 3 ")) == "1/3"
     for text in ("0/3", "4/3", "x/3", "3", "1/0"):
-        with pytest.raises(ConfigurationError, match="--shard"):
+        with pytest.raises(SettingError, match=r"^shard ") as refusal:
             Shard.parse(text)
+        assert refusal.value.setting == "shard"
 
 
 @pytest.mark.parametrize("submission_id", ["sub-0001", "ünïcode-id", "", "a" * 300])
@@ -36,20 +37,14 @@ async def test_shards_are_disjoint_and_cover_the_manifest(
     tmp_path: Path, make_image: ImageMaker
 ) -> None:
     make_image("s.png", size=100)
-    manifest = tmp_path / "m.csv"
     # Some submissions appear twice (two image fields): both rows must go to one shard.
-    rows = [f"sub-{n % 250},s.png" for n in range(300)]
-    manifest.write_text("submissionId,selfieImage\n" + "\n".join(rows) + "\n")
+    rows = [(f"sub-{n % 250}", "s.png") for n in range(300)]
+    manifest = write_csv_manifest(tmp_path / "m.csv", rows)
     seen: dict[int, str] = {}
     shard_of_submission: dict[str, int] = {}
     for index in (1, 2, 3):
         report = tmp_path / f"shard-{index}.csv"
-        settings = RunSettings(
-            api_key=API_KEY,
-            rules=RowRules(admin="a@x.io"),
-            report_path=report,
-            shard=Shard(index, 3),
-        )
+        settings = run_settings(report, shard=Shard(index, 3))
         summary = await upload_manifest(manifest, settings, client=FakeClient(VirtualClock()))
         assert summary.all_ok
         with report.open(newline="") as file:

@@ -17,10 +17,11 @@ from pathlib import Path
 
 import pytest
 
-from batch_uploader import RetryPolicy, RowRules, RunSettings, upload_manifest
-from batch_uploader.mock_server import Fault, MockConfig, random_faults, running_mock_server
+from batch_uploader import RetryPolicy, upload_manifest
+from batch_uploader.mock.faults import Fault, random_faults
+from batch_uploader.mock.server import MockConfig, running_mock_server
 
-from .conftest import API_KEY, ImageMaker
+from .support import API_KEY, ImageMaker, run_settings, write_csv_manifest
 
 pytestmark = pytest.mark.soak
 
@@ -38,19 +39,18 @@ MAX_ATTEMPTS = 8
 async def test_soak_every_row_accounted_for(tmp_path: Path, make_image: ImageMaker) -> None:
     rows = int(os.environ.get("SOAK_ROWS", "20000"))
     images = [make_image(f"img/{n}.png", size=1500) for n in range(DISTINCT_IMAGES)]
-    lines = ["submissionId,admin,selfieImage"]
+    lines: list[tuple[str, str]] = []
     expected: dict[str, bytes] = {}
     invalid: set[str] = set()
     for number in range(1, rows + 1):
         submission_id = f"soak-{number:06d}"
         if number % 100 == 0:
             invalid.add(submission_id)
-            lines.append(f"{submission_id},ops@example.com,img/missing-{number}.png")
+            lines.append((submission_id, f"img/missing-{number}.png"))
         else:
             expected[submission_id] = images[number % DISTINCT_IMAGES]
-            lines.append(f"{submission_id},ops@example.com,img/{number % DISTINCT_IMAGES}.png")
-    manifest = tmp_path / "soak.csv"
-    manifest.write_text("\n".join(lines) + "\n")
+            lines.append((submission_id, f"img/{number % DISTINCT_IMAGES}.png"))
+    manifest = write_csv_manifest(tmp_path / "soak.csv", lines)
 
     config = MockConfig(
         api_key=API_KEY,
@@ -59,11 +59,9 @@ async def test_soak_every_row_accounted_for(tmp_path: Path, make_image: ImageMak
         slow_seconds=1.0,
     )
     async with running_mock_server(config) as server:
-        settings = RunSettings(
-            api_key=API_KEY,
+        settings = run_settings(
+            tmp_path / "soak.report.csv",
             base_url=server.url,
-            rules=RowRules(admin="ops@example.com"),
-            report_path=tmp_path / "soak.report.csv",
             concurrency=32,
             timeout=0.3,
             retry=RetryPolicy(max_attempts=MAX_ATTEMPTS, initial_wait=0.05, max_wait=0.5),

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from batch_uploader.models import RowResult, Status
+from batch_uploader import RowResult, Status
 from batch_uploader.stats import LatencyHistogram, RunStats
 
 

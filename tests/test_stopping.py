@@ -7,37 +7,35 @@ import csv
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from batch_uploader import RetryPolicy, RowRules, RunSettings, upload_manifest
+from batch_uploader import (
+    Answer,
+    RowResult,
+    RunObserver,
+    RunSettings,
+    Status,
+    StopReason,
+    upload_manifest,
+)
 from batch_uploader.control import RunControl
-from batch_uploader.mock_server import MockConfig, running_mock_server
-from batch_uploader.models import Answer, RowResult, Status, StopReason
+from batch_uploader.mock.server import MockConfig, running_mock_server
 from batch_uploader.multipart import FormFields
-from batch_uploader.retry import RetryEvent
 
-from .conftest import API_KEY, ImageMaker
 from .fakes import PROCESSING_ERROR, FakeClient, VirtualClock
+from .support import API_KEY, ImageMaker, run_settings, write_csv_manifest
 
 
 def write_rows(tmp_path: Path, make_image: ImageMaker, count: int) -> Path:
     make_image("s.png", size=300)
-    manifest = tmp_path / "m.csv"
-    rows = "".join(f"sub-{number},s.png\n" for number in range(1, count + 1))
-    manifest.write_text("submissionId,selfieImage\n" + rows)
-    return manifest
+    rows = ((f"sub-{number}", "s.png") for number in range(1, count + 1))
+    return write_csv_manifest(tmp_path / "m.csv", rows)
 
 
-def settings_for(tmp_path: Path, **overrides: object) -> RunSettings:
-    values: dict[str, object] = {
-        "api_key": API_KEY,
-        "rules": RowRules(admin="a@x.io"),
-        "report_path": tmp_path / "report.csv",
-        "retry": RetryPolicy(initial_wait=0),
-    }
-    values.update(overrides)
-    return RunSettings(**values)  # type: ignore[arg-type]
+def settings_for(tmp_path: Path, **overrides: Any) -> RunSettings:
+    return run_settings(tmp_path / "report.csv", **overrides)
 
 
 def report_statuses(tmp_path: Path) -> tuple[Counter[str], int]:
@@ -120,7 +118,7 @@ async def test_max_failures_stops_after_that_many_failed_rows(
     assert lines == 100
 
 
-class StopAfter:
+class StopAfter(RunObserver):
     """An observer that stops the run, as a signal would, once `count` rows have finished."""
 
     def __init__(self, control: RunControl, count: int, *, abort: bool = False) -> None:
@@ -136,9 +134,6 @@ class StopAfter:
                 self.control.abort(StopReason.INTERRUPTED)
             else:
                 self.control.stop(StopReason.TERMINATED)
-
-    def on_retry(self, row: object, event: RetryEvent) -> None:
-        pass
 
 
 async def test_a_stop_lets_requests_in_flight_finish(

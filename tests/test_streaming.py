@@ -9,15 +9,14 @@ from pathlib import Path
 
 from aiohttp import web
 
-from batch_uploader import RowRules, RunSettings, upload_manifest
+from batch_uploader import upload_manifest
 from batch_uploader.client import open_session
 from batch_uploader.images import STREAM_ABOVE_BYTES, StreamedImage, load_image
-from batch_uploader.mock_server import MockConfig, running_mock_server
+from batch_uploader.mock.server import MockConfig, running_mock_server
 from batch_uploader.multipart import form_body, form_size
 
-from .conftest import API_KEY, ImageMaker
-from .test_client import FIELDS, answer_from
-from .test_multipart import Collector
+from .client_harness import FIELDS, answer_from
+from .support import API_KEY, BodyCollector, ImageMaker, run_settings, write_csv_manifest
 
 
 def test_small_images_are_read_large_ones_streamed(tmp_path: Path, make_image: ImageMaker) -> None:
@@ -35,8 +34,8 @@ async def test_streamed_body_is_exact_and_its_size_known(
     content = make_image("big.jpg", size=2_000_001)
     image = StreamedImage(tmp_path / "big.jpg", len(content))
     text = [("submissionId", b"s1"), ("admin", b"a@x.io")]
-    body = await form_body([*text, ("idImage", image), ("selfieImage", b"iVBORw0KGgo=")])
-    collector = Collector()
+    body = form_body([*text, ("idImage", image), ("selfieImage", b"iVBORw0KGgo=")])
+    collector = BodyCollector()
     await body.write(collector)  # type: ignore[arg-type]
     assert body.size == len(collector.body)
     assert body.size == form_size([*text], [("idImage", image.encoded_length), ("selfieImage", 12)])
@@ -91,17 +90,11 @@ async def test_large_images_arrive_byte_exact_end_to_end(
 ) -> None:
     sizes = [300_000, 1_000_000, 3_000_000]
     contents = [make_image(f"{n}.png", size=size) for n, size in enumerate(sizes)]
-    manifest = tmp_path / "m.csv"
-    manifest.write_text(
-        "submissionId,selfieImage\n" + "".join(f"s{n},{n}.png\n" for n in range(len(sizes)))
+    manifest = write_csv_manifest(
+        tmp_path / "m.csv", ((f"s{n}", f"{n}.png") for n in range(len(sizes)))
     )
     async with running_mock_server(MockConfig(api_key=API_KEY)) as server:
-        settings = RunSettings(
-            api_key=API_KEY,
-            base_url=server.url,
-            rules=RowRules(admin="a@x.io"),
-            report_path=tmp_path / "r.csv",
-        )
+        settings = run_settings(tmp_path / "r.csv", base_url=server.url)
         summary = await upload_manifest(manifest, settings)
     assert summary.all_ok
     for number, content in enumerate(contents):

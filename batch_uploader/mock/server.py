@@ -1,8 +1,9 @@
-"""A local server that answers `PUT /v3/submission/image` the way API.md says Argos does.
+"""A local server that answers `PUT /v3/submission/image` the way the vendor's API does.
 
 It checks the key, the multipart form and every field, answers each documented errorCode,
 injects faults when asked (`FaultPlan`), and remembers what it accepted so tests and the
 demo can prove delivery. A development tool: it binds to loopback unless told otherwise.
+It takes the contract from `batch_uploader.api` and nothing from the client side.
 """
 
 from __future__ import annotations
@@ -13,67 +14,15 @@ import binascii
 import hashlib
 import signal
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from enum import StrEnum
 
 from aiohttp import BodyPartReader, web
 from multidict import MultiDict
 
-from batch_uploader.client import ENDPOINT
-from batch_uploader.images import JPEG_MAGIC, PNG_MAGIC
-from batch_uploader.models import (
-    ADMIN,
-    DOCUMENTED_ID_TYPES,
-    ID_DOCUMENT_FIELDS,
-    ID_TYPE,
-    IMAGE_FIELDS,
-    SUBMISSION_ID,
-)
-
-GATEWAY_LIMIT_BYTES = 10 * 1024 * 1024
-
-
-class Fault(StrEnum):
-    """Failures the server can be told to answer a valid request with."""
-
-    PROCESSING_ERROR = "processing_error"  # HTTP 400, as the vendor sends it
-    THROTTLED = "throttled"  # 429 with Retry-After
-    BAD_GATEWAY = "bad_gateway"  # 502 with an HTML body
-    UNAVAILABLE = "unavailable"  # 503, empty body
-    DROP = "drop"  # the connection closes with no answer
-    SLOW = "slow"  # the answer comes after `slow_seconds`
-
-
-# Decides the fault for the n-th request (1-based) naming a submission, or None to accept it.
-FaultPlan = Callable[[str, int], Fault | None]
-
-
-def random_faults(rates: Mapping[Fault, float], *, seed: int = 0) -> FaultPlan:
-    """Each fault for a seeded pseudo-random fraction `rates[fault]` of the requests.
-
-    The draw depends only on (seed, submissionId, attempt), so the same run meets the same
-    faults whatever order concurrent requests arrive in.
-    """
-    if sum(rates.values()) > 1 or any(rate < 0 for rate in rates.values()):
-        raise ValueError("fault rates must be between 0 and 1 and add up to at most 1")
-
-    def plan(submission_id: str, attempt: int) -> Fault | None:
-        digest = hashlib.blake2b(f"{seed}:{submission_id}:{attempt}".encode(), digest_size=8)
-        draw = int.from_bytes(digest.digest()) / 2**64
-        for fault, rate in rates.items():
-            if draw < rate:
-                return fault
-            draw -= rate
-        return None
-
-    return plan
-
-
-def no_faults(submission_id: str, attempt: int) -> Fault | None:
-    """The default plan: every valid request is accepted."""
-    return None
+from batch_uploader import api
+from batch_uploader.mock.faults import Fault, FaultPlan, no_faults
 
 
 @dataclass(kw_only=True)
@@ -113,17 +62,16 @@ class Received:
 
 
 class _Refusal(Exception):  # noqa: N818 (control flow inside the handler, never escapes)
-    def __init__(self, error_code: str, message: str) -> None:
-        super().__init__(message)
-        self.error_code = error_code
-        self.message = message
+    def __init__(self, error: api.DocumentedError) -> None:
+        super().__init__(error.message)
+        self.error = error
 
 
 def create_app(config: MockConfig, received: Received | None = None) -> web.Application:
     """The aiohttp application; `received` collects what it saw."""
-    app = web.Application(client_max_size=GATEWAY_LIMIT_BYTES * 2)
+    app = web.Application(client_max_size=api.GATEWAY_LIMIT_BYTES * 2)
     handler = _Handler(config, received if received is not None else Received())
-    app.router.add_put(ENDPOINT, handler.put_image_fast if config.fast else handler.put_image)
+    app.router.add_put(api.ENDPOINT, handler.put_image_fast if config.fast else handler.put_image)
     app.router.add_get("/_mock/received", handler.show_received)
     return app
 
@@ -142,9 +90,9 @@ class _Handler:
         await request.read()
         if self.config.latency_seconds:
             await asyncio.sleep(self.config.latency_seconds)
-        if request.headers.get("x-api-key") != self.config.api_key:
-            return web.json_response({"message": "Forbidden"}, status=403)
-        return web.json_response({"message": "complete to update image."})
+        if request.headers.get(api.API_KEY_HEADER) != self.config.api_key:
+            return web.json_response({"message": api.GATEWAY_FORBIDDEN}, status=403)
+        return web.json_response({"message": api.ACCEPTED_MESSAGE})
 
     async def put_image(self, request: web.Request) -> web.StreamResponse:
         received = self.received
@@ -159,20 +107,17 @@ class _Handler:
     async def _put_image(self, request: web.Request) -> web.StreamResponse:
         if self.config.latency_seconds:
             await asyncio.sleep(self.config.latency_seconds)
-        if request.headers.get("x-api-key") != self.config.api_key:
+        if request.headers.get(api.API_KEY_HEADER) != self.config.api_key:
             return self._answer(
-                "forbidden", web.json_response({"message": "Forbidden"}, status=403)
+                "forbidden", web.json_response({"message": api.GATEWAY_FORBIDDEN}, status=403)
             )
-        if (request.content_length or 0) > GATEWAY_LIMIT_BYTES:
-            return self._answer(
-                "too_large", web.Response(status=413, text="Request Entity Too Large")
-            )
+        if (request.content_length or 0) > api.GATEWAY_LIMIT_BYTES:
+            return self._answer("too_large", web.Response(status=413, text=api.GATEWAY_TOO_LARGE))
         try:
             form = await _read_form(request)
             submission_id, images = self._check(form)
         except _Refusal as refusal:
-            body = {"errorCode": refusal.error_code, "message": refusal.message}
-            return self._answer(refusal.error_code, web.json_response(body, status=400))
+            return self._answer(refusal.error.code, _error_response(refusal.error))
         self.received.requests_by_submission[submission_id] += 1
         attempt = self.received.requests_by_submission[submission_id]
         fault = self.config.faults(submission_id, attempt)
@@ -182,40 +127,37 @@ class _Handler:
             **self.received.accepted.get(submission_id, {}),
             **{name: hashlib.sha256(content).hexdigest() for name, content in images.items()},
         }
-        return self._answer("ok", web.json_response({"message": "complete to update image."}))
+        return self._answer("ok", web.json_response({"message": api.ACCEPTED_MESSAGE}))
 
     def _check(self, form: MultiDict[str]) -> tuple[str, dict[str, bytes]]:
         if self.config.inactive_project:
-            raise _Refusal("invalid_project", "Invalid project.")
-        submission_id = form.get(SUBMISSION_ID, "")
-        admin = form.get(ADMIN, "")
+            raise _Refusal(api.INVALID_PROJECT)
+        submission_id = form.get(api.SUBMISSION_ID, "")
+        admin = form.get(api.ADMIN, "")
         if not submission_id or not admin:
-            raise _Refusal("missing_data", "Required input data is missing.")
+            raise _Refusal(api.MISSING_DATA)
         if self.config.admins and admin not in self.config.admins:
-            raise _Refusal("invalid_admin", "Invalid admin.")
+            raise _Refusal(api.INVALID_ADMIN)
         if self.config.submissions is not None and submission_id not in self.config.submissions:
-            raise _Refusal("invalid_submission", "Invalid submission.")
-        present = [name for name in IMAGE_FIELDS if form.get(name)]
+            raise _Refusal(api.INVALID_SUBMISSION)
+        present = [name for name in api.IMAGE_FIELDS if form.get(name)]
         if not present:
-            raise _Refusal("invalid_data", "At least one image parameter is required.")
-        id_type = form.get(ID_TYPE, "")
-        if ID_DOCUMENT_FIELDS.intersection(present) and not id_type:
-            raise _Refusal(
-                "missing_data", "The idType is required when submit idImage or idBackImage."
-            )
-        if id_type and id_type not in DOCUMENTED_ID_TYPES:
-            raise _Refusal("invalid_idType", "Invalid IdType.")
+            raise _Refusal(api.INVALID_DATA)
+        id_type = form.get(api.ID_TYPE, "")
+        if api.ID_DOCUMENT_FIELDS.intersection(present) and not id_type:
+            raise _Refusal(api.MISSING_ID_TYPE)
+        if id_type and id_type not in api.DOCUMENTED_ID_TYPES:
+            raise _Refusal(api.INVALID_ID_TYPE)
         return submission_id, {name: _decode_image(form[name]) for name in present}
 
     async def _fault(self, request: web.Request, fault: Fault) -> web.StreamResponse:
         if fault is Fault.PROCESSING_ERROR:
-            body = {"errorCode": "processing_error", "message": "Failed to put image."}
-            return self._answer(fault, web.json_response(body, status=400))
+            return self._answer(fault, _error_response(api.PROCESSING_ERROR))
         if fault is Fault.THROTTLED:
             headers = {"Retry-After": str(self.config.retry_after_seconds)}
             return self._answer(
                 fault,
-                web.json_response({"message": "Too Many Requests"}, status=429, headers=headers),
+                web.json_response({"message": api.GATEWAY_THROTTLED}, status=429, headers=headers),
             )
         if fault is Fault.BAD_GATEWAY:
             html = "<html><body><h1>502 Bad Gateway</h1></body></html>"
@@ -230,7 +172,7 @@ class _Handler:
                 request.transport.close()
             raise asyncio.CancelledError  # nothing more to say on a closed connection
         await asyncio.sleep(self.config.slow_seconds)
-        return self._answer(fault, web.json_response({"message": "complete to update image."}))
+        return self._answer(fault, web.json_response({"message": api.ACCEPTED_MESSAGE}))
 
     def _answer(self, label: str, response: web.StreamResponse) -> web.StreamResponse:
         self.received.answers[label] += 1
@@ -239,28 +181,33 @@ class _Handler:
 
 async def _read_form(request: web.Request) -> MultiDict[str]:
     if request.content_type != "multipart/form-data":
-        raise _Refusal("invalid_payload", "Fail to parse the input data.")
+        raise _Refusal(api.INVALID_PAYLOAD)
     form: MultiDict[str] = MultiDict()
     try:
         reader = await request.multipart()
         while (part := await reader.next()) is not None:
             # A file upload (a filename) or a nested multipart is not a plain text field.
             if not isinstance(part, BodyPartReader) or part.filename is not None or not part.name:
-                raise _Refusal("invalid_payload", "Fail to parse the input data.")
+                raise _Refusal(api.INVALID_PAYLOAD)
             content = await part.read()
             form.add(part.name, content.decode("utf-8"))
     except (ValueError, UnicodeDecodeError, AssertionError):
-        raise _Refusal("invalid_payload", "Fail to parse the input data.") from None
+        raise _Refusal(api.INVALID_PAYLOAD) from None
     return form
+
+
+def _error_response(error: api.DocumentedError) -> web.Response:
+    # The vendor's guide files every errorCode under HTTP 400, processing_error included.
+    return web.json_response({"errorCode": error.code, "message": error.message}, status=400)
 
 
 def _decode_image(text: str) -> bytes:
     try:
         content = base64.b64decode(text, validate=True)
     except binascii.Error:
-        raise _Refusal("invalid_payload", "Fail to parse the input data.") from None
-    if not (content.startswith(JPEG_MAGIC) or content.startswith(PNG_MAGIC)):
-        raise _Refusal("invalid_payload", "Fail to parse the input data.")
+        raise _Refusal(api.INVALID_PAYLOAD) from None
+    if not (content.startswith(api.JPEG_MAGIC) or content.startswith(api.PNG_MAGIC)):
+        raise _Refusal(api.INVALID_PAYLOAD)
     return content
 
 

@@ -7,8 +7,9 @@ import logging
 import sys
 from datetime import UTC, datetime
 
-from batch_uploader.models import ManifestRow, RowResult, Status, StopReason
-from batch_uploader.retry import RetryEvent
+from batch_uploader.events import RetryEvent, RunObserver
+from batch_uploader.manifest import ManifestRow
+from batch_uploader.results import RowResult, Status, StopReason
 from batch_uploader.stats import RunSummary
 
 logger = logging.getLogger("batch_uploader")
@@ -45,7 +46,7 @@ def configure_logging(log_format: str = "text") -> None:
     logger.propagate = False
 
 
-class LoggingObserver:
+class LoggingObserver(RunObserver):
     """Logs failed and invalid rows as warnings and each retry as information."""
 
     def on_row_finished(self, result: RowResult) -> None:

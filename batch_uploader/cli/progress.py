@@ -1,7 +1,7 @@
 """What the operator sees while a run goes: log lines per problem, and progress.
 
 On a terminal progress is a live bar; elsewhere (cron, CI, a pod's log) it is a plain line
-every 10 seconds. Both subscribe to the engine as `RunObserver`s.
+every 10 seconds. Both subscribe to the run's events as `RunObserver`s.
 """
 
 from __future__ import annotations
@@ -17,31 +17,15 @@ from typing import NoReturn, TextIO
 from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
-from batch_uploader.engine import RunObserver
-from batch_uploader.models import ManifestRow, RowResult, Status
-from batch_uploader.retry import RetryEvent
+from batch_uploader.events import RunObserver
+from batch_uploader.results import RowResult, Status
 
 logger = logging.getLogger("batch_uploader")
 
 PROGRESS_LINE_SECONDS = 10.0
 
 
-class Observers:
-    """Tells several observers the same thing."""
-
-    def __init__(self, *observers: RunObserver) -> None:
-        self._observers = observers
-
-    def on_row_finished(self, result: RowResult) -> None:
-        for observer in self._observers:
-            observer.on_row_finished(result)
-
-    def on_retry(self, row: ManifestRow, event: RetryEvent) -> None:
-        for observer in self._observers:
-            observer.on_retry(row, event)
-
-
-class Progress:
+class Progress(RunObserver):
     """Counts finished rows and shows them as a bar, as periodic lines, or not at all."""
 
     def __init__(
@@ -98,9 +82,6 @@ class Progress:
         if self._bar is not None:
             self._bar.set_postfix_str(self._tally(), refresh=False)
             self._bar.update(1)
-
-    def on_retry(self, row: ManifestRow, event: RetryEvent) -> None:
-        pass
 
     async def print_lines(
         self,

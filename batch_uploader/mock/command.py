@@ -1,4 +1,4 @@
-"""The `mock-server` command: options in, a running mock server until a signal."""
+"""`batch-uploader mock-server`: options in, a running mock server until a signal."""
 
 from __future__ import annotations
 
@@ -8,16 +8,12 @@ from pathlib import Path
 
 import click
 
+from batch_uploader.api import API_KEY_ENV
 from batch_uploader.errors import ConfigurationError
-from batch_uploader.mock_server import (
-    Fault,
-    MockConfig,
-    RunningMockServer,
-    random_faults,
-    serve_until_stopped,
-)
-from batch_uploader.settings import API_KEY_ENV, is_loopback
-from batch_uploader.terminal import run_on_fast_loop
+from batch_uploader.eventloop import run_on_fast_loop
+from batch_uploader.hosts import is_loopback
+from batch_uploader.mock.faults import Fault, random_faults
+from batch_uploader.mock.server import MockConfig, RunningMockServer, serve_until_stopped
 
 
 def _rate_option(name: str, what: str) -> Callable[[Callable[..., None]], Callable[..., None]]:

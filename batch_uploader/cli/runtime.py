@@ -1,4 +1,5 @@
-"""Running an upload as a command does: signals handled, problems logged, progress shown."""
+"""How a command runs an upload: on the fast event loop, under signal handling, with problems
+logged and progress shown."""
 
 from __future__ import annotations
 
@@ -6,41 +7,34 @@ import asyncio
 import contextlib
 import logging
 import signal
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import TypeVar
 
+from batch_uploader.cli.output import LoggingObserver
+from batch_uploader.cli.progress import Progress
 from batch_uploader.control import RunControl
-from batch_uploader.engine import RunObserver
 from batch_uploader.errors import BatchUploaderError
+from batch_uploader.eventloop import run_on_fast_loop
+from batch_uploader.events import Observers, RunObserver
 from batch_uploader.manifest import count_rows
-from batch_uploader.models import StopReason
-from batch_uploader.output import LoggingObserver
-from batch_uploader.progress import Observers, Progress
+from batch_uploader.results import StopReason
 from batch_uploader.stats import RunSummary
 
 logger = logging.getLogger("batch_uploader")
 
-T = TypeVar("T")
 SIGNAL_REASONS = {signal.SIGINT: StopReason.INTERRUPTED, signal.SIGTERM: StopReason.TERMINATED}
 
 Upload = Callable[[RunObserver, RunControl], Awaitable[RunSummary]]
 
 
-def run_on_fast_loop(coroutine: Coroutine[object, object, T]) -> T:
-    """Run a command's coroutine, on uvloop where it is installed (not on Windows).
-
-    uvloop runs aiohttp's client and server markedly faster than asyncio's own loop.
-    """
-    try:
-        import uvloop  # noqa: PLC0415 (optional: absent on Windows)
-    except ImportError:
-        return asyncio.run(coroutine)
-    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-        return runner.run(coroutine)
+def run_with_signals_and_progress(manifest: Path, progress: Progress, upload: Upload) -> RunSummary:
+    """Run `upload` to its end on the fast event loop; see `stop_on_signals_and_show_progress`."""
+    return run_on_fast_loop(stop_on_signals_and_show_progress(manifest, progress, upload))
 
 
-async def watched(manifest: Path, progress: Progress, upload: Upload) -> RunSummary:
+async def stop_on_signals_and_show_progress(
+    manifest: Path, progress: Progress, upload: Upload
+) -> RunSummary:
     """Run `upload` under signal handling, logging and progress; count rows meanwhile.
 
     The first SIGINT or SIGTERM stops taking rows and lets requests in flight finish; a

@@ -1,0 +1,205 @@
+"""`batch-uploader run`: options to settings, the upload, its summary and exit code."""
+
+from __future__ import annotations
+
+import logging
+import shlex
+import sys
+from pathlib import Path
+
+import click
+
+from batch_uploader.api import API_KEY_ENV, DEFAULT_BASE_URL
+from batch_uploader.cli.api_key import read_api_key
+from batch_uploader.cli.exit_codes import exit_code
+from batch_uploader.cli.options import (
+    admin_option,
+    base_dir_option,
+    manifest_argument,
+    max_request_bytes_option,
+    quiet_option,
+)
+from batch_uploader.cli.output import (
+    LOG_FORMATS,
+    configure_logging,
+    stop_message,
+    summary_fields,
+    summary_text,
+)
+from batch_uploader.cli.progress import Progress
+from batch_uploader.cli.runtime import run_with_signals_and_progress
+from batch_uploader.engine import upload_manifest
+from batch_uploader.settings import RetryPolicy, RowRules, RunSettings
+from batch_uploader.sharding import Shard
+
+logger = logging.getLogger("batch_uploader")
+
+
+@click.command()
+@manifest_argument
+@click.option(
+    "--report",
+    "report_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Report file; .jsonl gives JSON Lines. Default: <manifest stem>.report.csv here.",
+)
+@click.option(
+    "--concurrency",
+    type=click.IntRange(min=1),
+    default=8,
+    show_default=True,
+    metavar="N",
+    help="Requests in flight at once.",
+)
+@click.option(
+    "--rate",
+    type=click.FloatRange(min=0, min_open=True),
+    metavar="R",
+    help="At most R requests per second across the run, retries included.  [default: none]",
+)
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    default=60.0,
+    show_default=True,
+    metavar="S",
+    help="Seconds one attempt may take before it counts as failed and is retried.",
+)
+@click.option(
+    "--max-attempts",
+    type=click.IntRange(min=1),
+    default=5,
+    show_default=True,
+    metavar="N",
+    help="Attempts per row, the first included.",
+)
+@click.option(
+    "--max-failures",
+    type=click.IntRange(min=1),
+    metavar="N",
+    help="Stop the run once N rows have failed (exit 3).",
+)
+@click.option(
+    "--max-requests",
+    type=click.IntRange(min=0),
+    metavar="N",
+    help="Stop before the (N+1)th HTTP request (exit 4): a budget for the daily quota.",
+)
+@max_request_bytes_option
+@click.option(
+    "--base-url",
+    envvar="ARGOS_BASE_URL",
+    default=DEFAULT_BASE_URL,
+    show_default=True,
+    metavar="URL",
+    help="API address (env ARGOS_BASE_URL); http:// only for a loopback host.",
+)
+@admin_option
+@click.option(
+    "--api-key-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help=f"Read the API key from the first line of this file (else env {API_KEY_ENV}).",
+)
+@base_dir_option
+@click.option(
+    "--resume",
+    is_flag=True,
+    help="Continue from the existing report: rows ok there are not sent again.",
+)
+@click.option("--overwrite", is_flag=True, help="Replace an existing report.")
+@click.option(
+    "--shard",
+    metavar="K/N",
+    help="Take only shard K of N (by a stable hash of submissionId), for N machines.",
+)
+@quiet_option
+@click.option(
+    "--log-format",
+    type=click.Choice(LOG_FORMATS),
+    default="text",
+    show_default=True,
+    help="json makes every log line, and the summary, a JSON object.",
+)
+@click.pass_context
+def run(
+    ctx: click.Context,
+    *,
+    manifest: Path,
+    report_path: Path | None,
+    concurrency: int,
+    rate: float | None,
+    timeout: float,
+    max_attempts: int,
+    max_failures: int | None,
+    max_requests: int | None,
+    max_request_bytes: int,
+    base_url: str,
+    admin: str | None,
+    api_key_file: Path | None,
+    base_dir: Path | None,
+    resume: bool,
+    overwrite: bool,
+    shard: str | None,
+    quiet: bool,
+    log_format: str,
+) -> None:
+    """Upload every row of MANIFEST and write a report line per row.
+
+    The API key comes from ARGOS_API_KEY or --api-key-file. Exit status: 0 every row ok,
+    1 some rows failed or invalid, 2 usage or configuration error (nothing sent),
+    3 stopped by a refused key/project or --max-failures, 4 --max-requests spent,
+    130/143 stopped by SIGINT/SIGTERM.
+    """
+    configure_logging(log_format)
+    settings = RunSettings(
+        api_key=read_api_key(api_key_file),
+        base_url=base_url,
+        rules=RowRules(admin=admin, base_dir=base_dir, max_request_bytes=max_request_bytes),
+        report_path=report_path,
+        overwrite=overwrite,
+        resume=resume,
+        concurrency=concurrency,
+        timeout=timeout,
+        retry=RetryPolicy(max_attempts=max_attempts),
+        rate=rate,
+        max_failures=max_failures,
+        max_requests=max_requests,
+        shard=Shard.parse(shard) if shard else None,
+    )
+    progress = Progress.for_stream(sys.stderr, quiet=quiet, plain=log_format == "json")
+    summary = run_with_signals_and_progress(
+        manifest,
+        progress,
+        lambda observer, control: upload_manifest(
+            manifest, settings, observer=observer, control=control
+        ),
+    )
+    stop = None
+    if summary.stop_reason is not None:
+        stop = stop_message(
+            summary.stop_reason, max_failures=max_failures, max_requests=max_requests
+        )
+    resume_command = None if summary.all_ok else _resume_command(ctx, summary.report_path)
+    if log_format == "json":
+        fields = summary_fields(summary, stop=stop, resume_command=resume_command)
+        logger.info("summary", extra={"fields": fields})
+    else:
+        click.echo(summary_text(summary, stop=stop, resume_command=resume_command), err=True)
+    raise click.exceptions.Exit(exit_code(summary))
+
+
+def _resume_command(ctx: click.Context, report_path: Path) -> str:
+    """The command that continues this run: its own options, the report, and --resume."""
+    words = ["batch-uploader", "run", str(ctx.params["manifest"])]
+    for param in ctx.command.params:
+        name = param.name or ""
+        if (
+            not isinstance(param, click.Option)
+            or name in {"report_path", "resume", "overwrite"}
+            or ctx.get_parameter_source(name) is not click.core.ParameterSource.COMMANDLINE
+        ):
+            continue
+        value = ctx.params[name]
+        words += [param.opts[0]] if param.is_flag else [param.opts[0], str(value)]
+    words += ["--report", str(report_path), "--resume"]
+    return shlex.join(words)

@@ -1,0 +1,42 @@
+"""How rows and runs end: the report's statuses, why a run stopped, and one row's result."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+
+
+class Status(StrEnum):
+    """How a row ended, as written in the report's `status` column."""
+
+    OK = "ok"
+    FAILED = "failed"
+    INVALID = "invalid"
+    CANCELLED = "cancelled"
+
+
+class StopReason(StrEnum):
+    """Why a run stopped before every row was tried."""
+
+    CREDENTIALS_REFUSED = "credentials_refused"  # HTTP 403 or invalid_project
+    MAX_FAILURES = "max_failures"
+    MAX_REQUESTS = "max_requests"
+    INTERRUPTED = "interrupted"  # SIGINT
+    TERMINATED = "terminated"  # SIGTERM
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RowResult:
+    """The outcome of one row: exactly what its report line says."""
+
+    row: int
+    submission_id: str
+    fields: tuple[str, ...]
+    status: Status
+    http_status: int | None = None
+    error_code: str = ""
+    message: str = ""
+    attempts: int = 0
+    elapsed_ms: int = 0
+    finished_at: datetime = field(default_factory=lambda: datetime.now(UTC))

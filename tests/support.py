@@ -1,0 +1,58 @@
+"""What many tests build: the test key, image headers, manifests, run settings, a body sink."""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+from batch_uploader import RetryPolicy, RowRules, RunSettings
+
+API_KEY = "test-key-5f0c2a9e71d84b36"
+ADMIN = "a@x.io"
+JPEG_HEADER = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00"
+PNG_HEADER = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR"
+SELFIE_COLUMNS = ("submissionId", "selfieImage")
+ADMIN_SELFIE_COLUMNS = ("submissionId", "admin", "selfieImage")
+# A loopback port nothing listens on: settings that must never reach a server use it.
+UNUSED_URL = "http://127.0.0.1:9"
+
+ImageMaker = Callable[..., bytes]
+
+
+def write_csv_manifest(
+    path: Path, rows: Iterable[Sequence[str]], *, columns: Sequence[str] = SELFIE_COLUMNS
+) -> Path:
+    """Write a CSV manifest with a header of `columns` and one line per row of cells."""
+    with path.open("w", encoding="utf-8", newline="") as file:
+        writer = csv.writer(file, lineterminator="\n")
+        writer.writerow(columns)
+        writer.writerows(rows)
+    return path
+
+
+def run_settings(report_path: Path, *, admin: str = ADMIN, **overrides: Any) -> RunSettings:
+    """Settings for a test run: the test key, an admin, no waits between attempts.
+
+    `overrides` are `RunSettings` fields (`base_url`, `concurrency`, `retry`, `rules`, ...).
+    """
+    settings = RunSettings(
+        api_key=API_KEY,
+        base_url=UNUSED_URL,
+        rules=RowRules(admin=admin),
+        report_path=report_path,
+        retry=RetryPolicy(initial_wait=0),
+    )
+    return dataclasses.replace(settings, **overrides)
+
+
+class BodyCollector:
+    """Stands in for aiohttp's stream writer and keeps every byte written to it."""
+
+    def __init__(self) -> None:
+        self.body = b""
+
+    async def write(self, data: bytes) -> None:
+        self.body += data
