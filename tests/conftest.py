@@ -16,6 +16,16 @@ from batch_uploader.mock.server import MockConfig, RunningMockServer, running_mo
 from .support import JPEG_HEADER, PNG_HEADER, ImageMaker
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Leave the soak tests out unless `-m` names them, whatever else `-m` selects."""
+    if "soak" in config.getoption("markexpr"):
+        return
+    soak = [item for item in items if item.get_closest_marker("soak") is not None]
+    if soak:
+        config.hook.pytest_deselected(items=soak)
+        items[:] = [item for item in items if item.get_closest_marker("soak") is None]
+
+
 @pytest.fixture
 def make_image(tmp_path: Path) -> ImageMaker:
     """Write an image file under tmp_path: a real JPEG/PNG header and random bytes after it."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import heapq
 import itertools
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 from batch_uploader import Answer
@@ -45,8 +45,8 @@ class VirtualClock:
         heapq.heappush(self._sleepers, (self.now + seconds, next(self._order), wake))
         await wake
 
-    async def run(self, coroutine: Coroutine[object, object, T]) -> T:
-        task = asyncio.ensure_future(coroutine)
+    async def run(self, awaitable: Awaitable[T]) -> T:
+        task = asyncio.ensure_future(awaitable)
         while not task.done():
             for _ in range(IDLE_ROUNDS):
                 await asyncio.sleep(0)
@@ -77,7 +77,9 @@ class FakeClient:
 
     async def put_images(self, fields: FormFields) -> Answer:
         self.starts.append(self.clock())
-        submission_id = dict(fields)["submissionId"].decode()
+        value = dict(fields)["submissionId"]
+        assert isinstance(value, bytes)
+        submission_id = value.decode()
         self.attempts[submission_id] = self.attempts.get(submission_id, 0) + 1
         await asyncio.sleep(0)
         return self.decide(submission_id, self.attempts[submission_id])

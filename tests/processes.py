@@ -94,6 +94,16 @@ def wait_until(condition: Callable[[], bool], *, timeout: float = 30.0) -> None:
         time.sleep(0.005)
 
 
+def lines_past(report: Path, count: int) -> bool:
+    """Whether the report has more than `count` complete lines (for `wait_until`)."""
+    return len(report_lines(report)) > count
+
+
+def lines_reached_or_exited(report: Path, count: int, process: subprocess.Popen[str]) -> bool:
+    """Whether the report has `count` complete lines, or the process ended first."""
+    return len(report_lines(report)) >= count or process.poll() is not None
+
+
 def report_lines(path: Path) -> list[str]:
     """Complete lines of a report (a line still being written is left out)."""
     if not path.exists():

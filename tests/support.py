@@ -5,6 +5,8 @@ from __future__ import annotations
 import csv
 import dataclasses
 from collections.abc import Callable, Iterable, Sequence
+from email.message import Message
+from email.parser import BytesParser
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +48,27 @@ def run_settings(report_path: Path, *, admin: str = ADMIN, **overrides: Any) -> 
         retry=RetryPolicy(initial_wait=0),
     )
     return dataclasses.replace(settings, **overrides)
+
+
+def mime_parts(content_type: str, body: bytes) -> list[Message]:
+    """The parts of a multipart body, as the standard library's MIME parser reads them."""
+    message = BytesParser().parsebytes(f"Content-Type: {content_type}\r\n\r\n".encode() + body)
+    payload = message.get_payload()
+    assert isinstance(payload, list), "not a multipart body"
+    parts = [part for part in payload if isinstance(part, Message)]
+    assert len(parts) == len(payload)
+    return parts
+
+
+def part_name(part: Message) -> str | None:
+    name = part.get_param("name", header="content-disposition")
+    return name if isinstance(name, str) else None
+
+
+def part_bytes(part: Message) -> bytes:
+    content = part.get_payload(decode=True)
+    assert isinstance(content, bytes)
+    return content
 
 
 class BodyCollector:

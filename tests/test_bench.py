@@ -8,7 +8,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from .processes import REPO, command_env
+
+# Runs the installed command in child processes: left out of the quick loop (-m "not slow").
+pytestmark = pytest.mark.slow
 
 
 def test_the_benchmark_runs_every_client_on_every_row(tmp_path: Path) -> None:

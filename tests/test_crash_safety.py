@@ -8,12 +8,23 @@ import io
 import random
 import resource
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 
 import pytest
 
-from .processes import MockServerProcess, report_lines, run_command, start_command, wait_until
+from .processes import (
+    MockServerProcess,
+    lines_reached_or_exited,
+    report_lines,
+    run_command,
+    start_command,
+    wait_until,
+)
 from .support import ADMIN_SELFIE_COLUMNS, API_KEY, ImageMaker, write_csv_manifest
+
+# Runs the installed command in child processes: left out of the quick loop (-m "not slow").
+pytestmark = pytest.mark.slow
 
 ROWS = 400
 OPS = "ops@example.com"
@@ -86,11 +97,7 @@ def test_ten_kill_9s_at_seeded_moments_lose_nothing(
         target = done + chooser.randint(5, 30)
         process = start_command(*command, *(["--resume"] if kill else []), cwd=tmp_path,
                                 ARGOS_API_KEY=API_KEY)  # fmt: skip
-        wait_until(
-            lambda child=process, lines=target: (
-                len(report_lines(report)) >= lines or child.poll() is not None
-            )
-        )
+        wait_until(partial(lines_reached_or_exited, report, target, process))
         process.kill()
         process.communicate(timeout=10)
         ok_now = {line for line in report_lines(report) if ",ok," in line}

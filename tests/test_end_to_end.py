@@ -15,6 +15,9 @@ import pytest
 from .processes import EXAMPLE, SCRIPT, MockServerProcess, run_command
 from .support import API_KEY
 
+# Runs the installed command in child processes: left out of the quick loop (-m "not slow").
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture
 def mock_server() -> Iterator[MockServerProcess]:

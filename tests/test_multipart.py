@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from email.parser import BytesParser
-
 from batch_uploader.multipart import build_form, form_size
+
+from .support import mime_parts, part_bytes, part_name
 
 
 class Collector:
@@ -34,12 +34,7 @@ async def test_parts_are_text_fields_without_filename_or_content_type() -> None:
     fields = [("submissionId", b"s1"), ("idImage", b"QUJD")]
     content_type, body = await written(fields)
     assert content_type.startswith("multipart/form-data; boundary=")
-    message = BytesParser().parsebytes(f"Content-Type: {content_type}\r\n\r\n".encode() + body)
-    parts = message.get_payload()
-    assert isinstance(parts, list)
-    assert [
-        (part.get_param("name", header="content-disposition"), part.get_payload(decode=True))
-        for part in parts
-    ] == fields
+    parts = mime_parts(content_type, body)
+    assert [(part_name(part), part_bytes(part)) for part in parts] == fields
     assert all(part.get_filename() is None for part in parts)
     assert all(part.get("Content-Type") is None for part in parts)

@@ -7,6 +7,7 @@ import io
 import json
 import signal
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -14,12 +15,16 @@ import pytest
 from .processes import (
     EXAMPLE,
     MockServerProcess,
+    lines_past,
     report_lines,
     run_command,
     start_command,
     wait_until,
 )
 from .support import ADMIN_SELFIE_COLUMNS, API_KEY, write_csv_manifest
+
+# Runs the installed command in child processes: left out of the quick loop (-m "not slow").
+pytestmark = pytest.mark.slow
 
 ROWS = 300
 SELFIE = EXAMPLE.parent / "images" / "bob-selfie.png"
@@ -54,7 +59,7 @@ def test_kill_9_twice_then_resume_loses_no_ok_line(
     sent_when_ok: dict[str, int] = {}
     for extra, kill_after in (([], 60), (["--resume"], 150)):
         process = start_command(*base, *extra, cwd=tmp_path, ARGOS_API_KEY=API_KEY)
-        wait_until(lambda count=kill_after: len(report_lines(report)) > count)
+        wait_until(partial(lines_past, report, kill_after))
         process.kill()
         process.communicate(timeout=10)
         lines = report_lines(report)

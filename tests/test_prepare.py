@@ -55,6 +55,8 @@ def test_fields_are_sent_in_api_order_with_exact_base64(
         "selfieImage",
     ]
     sent = dict(fields)
+    assert isinstance(sent["idImage"], bytes)
+    assert isinstance(sent["selfieImage"], bytes)
     assert sent["submissionId"] == b"s1"
     assert sent["admin"] == b"ops@example.com"
     assert base64.b64decode(sent["idImage"], validate=True) == front

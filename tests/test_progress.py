@@ -73,10 +73,14 @@ async def test_lines_mode_logs_a_line_every_period(caplog: pytest.LogCaptureFixt
     assert [record.getMessage()[:9] for record in caplog.records] == ["progress:"] * 2
 
 
+async def never_sleep(seconds: float) -> None:
+    pytest.fail(f"slept {seconds} s")
+
+
 async def test_bar_and_off_modes_print_no_lines() -> None:
     for mode in ("bar", "off"):
         progress = Progress(stream=io.StringIO(), mode=mode)
-        await progress.print_lines(sleep=pytest.fail)  # returns before sleeping
+        await progress.print_lines(sleep=never_sleep)  # returns before sleeping
 
 
 def test_bar_draws_on_the_stream_with_the_tally() -> None:

@@ -72,6 +72,7 @@ def dropping_server() -> Iterator[MockServerProcess]:
     server.stop()
 
 
+@pytest.mark.slow  # a mock server in a child process
 async def test_connections_stay_within_concurrency(
     tmp_path: Path, make_image: ImageMaker, dropping_server: MockServerProcess
 ) -> None:

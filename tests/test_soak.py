@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from batch_uploader import RetryPolicy, upload_manifest
+from batch_uploader import RetryPolicy, Status, upload_manifest
 from batch_uploader.mock.faults import Fault, random_faults
 from batch_uploader.mock.server import MockConfig, running_mock_server
 
@@ -90,9 +90,9 @@ async def test_soak_every_row_accounted_for(tmp_path: Path, make_image: ImageMak
 
     figures = {
         "rows": rows,
-        "ok": summary.rows_by_status["ok"],
-        "failed": summary.rows_by_status["failed"],
-        "invalid": summary.rows_by_status["invalid"],
+        "ok": summary.rows_by_status[Status.OK],
+        "failed": summary.rows_by_status[Status.FAILED],
+        "invalid": summary.rows_by_status[Status.INVALID],
         "requests": summary.requests,
         "retries": summary.retries,
         "injected": {str(kind): received.answers[kind] for kind in FAULT_RATES},

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-from email.parser import BytesParser
 from pathlib import Path
 
 from aiohttp import web
@@ -16,7 +15,16 @@ from batch_uploader.mock.server import MockConfig, running_mock_server
 from batch_uploader.multipart import form_body, form_size
 
 from .client_harness import FIELDS, answer_from
-from .support import API_KEY, BodyCollector, ImageMaker, run_settings, write_csv_manifest
+from .support import (
+    API_KEY,
+    BodyCollector,
+    ImageMaker,
+    mime_parts,
+    part_bytes,
+    part_name,
+    run_settings,
+    write_csv_manifest,
+)
 
 
 def test_small_images_are_read_large_ones_streamed(tmp_path: Path, make_image: ImageMaker) -> None:
@@ -39,11 +47,9 @@ async def test_streamed_body_is_exact_and_its_size_known(
     await body.write(collector)  # type: ignore[arg-type]
     assert body.size == len(collector.body)
     assert body.size == form_size([*text], [("idImage", image.encoded_length), ("selfieImage", 12)])
-    message = BytesParser().parsebytes(
-        f"Content-Type: {body.content_type}\r\n\r\n".encode() + collector.body
-    )
-    parts = {part.get_param("name", header="content-disposition"): part.get_payload(decode=True)
-             for part in message.get_payload()}  # type: ignore[union-attr]  # fmt: skip
+    parts = {
+        part_name(part): part_bytes(part) for part in mime_parts(body.content_type, collector.body)
+    }
     assert base64.b64decode(parts["idImage"], validate=True) == content
     assert parts["selfieImage"] == b"iVBORw0KGgo="
 
