@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import threading
 from collections.abc import Callable, Iterator
@@ -24,6 +25,18 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if soak:
         config.hook.pytest_deselected(items=soak)
         items[:] = [item for item in items if item.get_closest_marker("soak") is None]
+
+
+@pytest.fixture(autouse=True)
+def restore_the_package_logger() -> Iterator[None]:
+    """An in-process command configures the package's logger; the next test gets it back
+    as it was (pytest before 8.4 cannot capture a logger that stopped propagating)."""
+    logger = logging.getLogger("batch_uploader")
+    handlers, propagate, level = list(logger.handlers), logger.propagate, logger.level
+    yield
+    logger.handlers = handlers
+    logger.propagate = propagate
+    logger.setLevel(level)
 
 
 @pytest.fixture
