@@ -19,6 +19,8 @@ from batch_uploader.errors import (
     SettingError,
 )
 from batch_uploader.events import (
+    ApiCondition,
+    ApiState,
     NullObserver,
     Observers,
     RetryEvent,
@@ -27,13 +29,15 @@ from batch_uploader.events import (
 )
 from batch_uploader.manifest import ManifestRow, RowProblem
 from batch_uploader.results import RowResult, Status, StopReason
-from batch_uploader.settings import RetryPolicy, RowRules, RunSettings
+from batch_uploader.settings import QuotaPolicy, RetryPolicy, RowRules, RunSettings
 from batch_uploader.sharding import Shard
 from batch_uploader.stats import RunSummary
 from batch_uploader.validate import RowCheck, ValidationSummary, validate_manifest
 
 __all__ = [
     "Answer",
+    "ApiCondition",
+    "ApiState",
     "BatchUploaderError",
     "ConfigurationError",
     "InsecureBaseUrlError",
@@ -42,6 +46,7 @@ __all__ = [
     "MissingApiKeyError",
     "NullObserver",
     "Observers",
+    "QuotaPolicy",
     "ReportExistsError",
     "ReportWriteError",
     "RetryEvent",

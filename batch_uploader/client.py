@@ -5,16 +5,18 @@ from __future__ import annotations
 import functools
 import json
 import re
+import ssl
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from importlib.metadata import version
+from pathlib import Path
 
 import aiohttp
 
 from batch_uploader.api import API_KEY_HEADER, ENDPOINT
-from batch_uploader.errors import ImageChangedError
+from batch_uploader.errors import ImageChangedError, SettingError
 from batch_uploader.multipart import FormFields, form_body
 
 USER_AGENT = f"batch-uploader/{version('batch-uploader')}"
@@ -22,11 +24,14 @@ USER_AGENT = f"batch-uploader/{version('batch-uploader')}"
 MAX_ANSWER_BYTES = 64 * 1024
 MAX_MESSAGE_CHARS = 200
 _CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]+")
+# Retry-After's delay-seconds: ASCII digits only ("²".isdigit() is true, float("²") fails).
+_DELAY_SECONDS = re.compile(r"[0-9]+", re.ASCII)
 
 # errorCodes of our own for attempts that got no answer from the API.
 NETWORK_ERROR = "network_error"
 TIMEOUT = "timeout"
 TLS_ERROR = "tls_error"
+DNS_ERROR = "dns_error"
 FILE_CHANGED = "file_changed"
 
 
@@ -44,9 +49,28 @@ class Answer:
         return self.http_status is not None and 200 <= self.http_status < 300
 
 
-def open_session(*, concurrency: int) -> aiohttp.ClientSession:
+def trusted_authorities(ca_bundle: Path | None = None) -> ssl.SSLContext:
+    """The system's certificate authorities (SSL_CERT_FILE / SSL_CERT_DIR change where they
+    are read from), plus those in `ca_bundle`: a TLS-inspecting proxy's own, say.
+
+    Certificates and host names are always verified.
+    """
+    context = ssl.create_default_context()
+    if ca_bundle is not None:
+        try:
+            context.load_verify_locations(cafile=ca_bundle)
+        except (OSError, ssl.SSLError) as error:
+            raise SettingError(
+                "ca_bundle", ca_bundle, f"holds no certificate that can be read ({error})"
+            ) from None
+    return context
+
+
+def open_session(*, concurrency: int, ca_bundle: Path | None = None) -> aiohttp.ClientSession:
     """One session for the whole run: connections reused, at most `concurrency` of them."""
-    connector = aiohttp.TCPConnector(limit=concurrency, limit_per_host=concurrency)
+    connector = aiohttp.TCPConnector(
+        limit=concurrency, limit_per_host=concurrency, ssl=trusted_authorities(ca_bundle)
+    )
     session = aiohttp.ClientSession(
         connector=connector,
         headers={"User-Agent": USER_AGENT},
@@ -94,11 +118,20 @@ class ArgosClient:
                 error_code=TIMEOUT,
                 message=f"no answer within {self._timeout_seconds:g} s (--timeout)",
             )
-        except aiohttp.ClientConnectorCertificateError:
+        except aiohttp.ClientConnectorCertificateError as error:
+            cause = error.certificate_error
+            reason = getattr(cause, "verify_message", "") or str(cause)
             return Answer(
                 http_status=None,
                 error_code=TLS_ERROR,
-                message="the server's TLS certificate could not be verified",
+                message=f"the TLS certificate of {error.host} does not verify: {reason}",
+            )
+        except aiohttp.ClientConnectorDNSError as error:
+            reason = error.os_error.strerror or str(error.os_error)
+            return Answer(
+                http_status=None,
+                error_code=DNS_ERROR,
+                message=f"the host name {error.host} does not resolve: {reason}",
             )
         except aiohttp.ClientError as error:
             changed = _image_change_behind(error)
@@ -143,11 +176,11 @@ def parse_retry_after(value: str | None, now: datetime) -> float | None:
     if value is None:
         return None
     value = value.strip()
-    if value.isdigit():
+    if _DELAY_SECONDS.fullmatch(value):
         return float(value)
     try:
         when = parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
+    except (TypeError, ValueError, IndexError, OverflowError):
         return None
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)

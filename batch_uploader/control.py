@@ -24,6 +24,7 @@ class RunControl:
 
     def __init__(self) -> None:
         self.reason: StopReason | None = None
+        self.detail: str | None = None
         self.stopping = asyncio.Event()
         self.aborting = asyncio.Event()
         self._workers: list[asyncio.Task[None]] = []
@@ -32,9 +33,11 @@ class RunControl:
     def stopped(self) -> bool:
         return self.stopping.is_set()
 
-    def stop(self, reason: StopReason) -> None:
+    def stop(self, reason: StopReason, detail: str | None = None) -> None:
+        """Send nothing new; `detail` says what happened, where the reason alone does not."""
         if self.reason is None:
             self.reason = reason
+            self.detail = detail
         self.stopping.set()
 
     def abort(self, reason: StopReason) -> None:

@@ -23,9 +23,9 @@ from batch_uploader.client import Answer, ArgosClient, open_session
 from batch_uploader.control import RunControl
 from batch_uploader.errors import InvalidRowError, ReportWriteError, RunStoppedError
 from batch_uploader.events import NullObserver, RetryEvent, RunObserver, SkipReason
+from batch_uploader.gate import ApiGate
 from batch_uploader.manifest import ManifestRow, open_manifest
 from batch_uploader.multipart import FormFields
-from batch_uploader.pacing import RequestPacer
 from batch_uploader.prepare import load_row, plan_row
 from batch_uploader.report import ReportWriter, default_report_path
 from batch_uploader.report_file import EarlierOkRows, ReportMode, open_report
@@ -70,11 +70,9 @@ async def upload_manifest(
     started = clock()
     async with AsyncExitStack() as stack:
         rows = stack.enter_context(open_manifest(manifest_path))
-        report = open_report(report_path, _report_mode(settings))
-        stack.enter_context(report.writer)
         if client is None:
             session = await stack.enter_async_context(
-                open_session(concurrency=settings.concurrency)
+                open_session(concurrency=settings.concurrency, ca_bundle=settings.ca_bundle)
             )
             client = ArgosClient(
                 session,
@@ -82,6 +80,8 @@ async def upload_manifest(
                 api_key=settings.api_key,
                 timeout=settings.timeout,
             )
+        report = open_report(report_path, _report_mode(settings))
+        stack.enter_context(report.writer)
         run = _Run(
             settings=settings,
             manifest_dir=manifest_path.parent,
@@ -95,7 +95,10 @@ async def upload_manifest(
         )
         await run.execute(rows)
     return run.stats.summary(
-        elapsed_seconds=clock() - started, report_path=report_path, stop_reason=control.reason
+        elapsed_seconds=clock() - started,
+        report_path=report_path,
+        stop_reason=control.reason,
+        stop_detail=control.detail,
     )
 
 
@@ -110,6 +113,7 @@ class _Attempts:
     """The HTTP attempts one row has made so far."""
 
     count: int = 0
+    charged: int = 0  # the attempts that count against max_attempts
     last: Answer | None = None
 
 
@@ -140,8 +144,13 @@ class _Run:
         self.clock = clock
         self.stats = RunStats()
         self.requests_started = 0
-        self.pacer = (
-            RequestPacer(settings.rate, clock=clock, sleep=sleep) if settings.rate else None
+        self.gate = ApiGate(
+            settings,
+            control=control,
+            observer=observer,
+            tally=self.stats.api,
+            clock=clock,
+            sleep=sleep,
         )
         self.warned_id_types: set[str] = set()
 
@@ -158,6 +167,8 @@ class _Run:
         except* ReportWriteError as failures:
             # Without a report nothing more can be recorded: every task has been cancelled.
             raise failures.exceptions[0] from None
+        finally:
+            self.gate.close()
         await self._cancel_unsent(to_send)
 
     def _rows_to_send(self, rows: Iterator[ManifestRow]) -> Iterator[ManifestRow]:
@@ -221,6 +232,8 @@ class _Run:
                 self.settings.retry,
                 sleep=lambda seconds: self.control.unless_stopped(self.sleep(seconds)),
                 on_retry=lambda event: self._on_retry(row, event),
+                attempts_charged=lambda: attempts.charged,
+                retry_after_cap=self.settings.max_outage,
             )
         except RunStoppedError:
             status = Status.CANCELLED
@@ -239,28 +252,38 @@ class _Run:
         )
 
     async def _send(self, fields: FormFields, attempts: _Attempts) -> Answer:
-        """One attempt, if the run's budget, pace and state allow it."""
-        if self.pacer is not None:
-            await self.control.unless_stopped(self.pacer.wait_turn())
+        """One attempt, when the API's state, the pace and the run's budget allow it."""
+        ticket = await self.gate.admit()
+        try:
+            self._take_from_budget()
+            started = self.clock()
+            answer = await self.client.put_images(fields)
+        except BaseException:
+            self.gate.release(ticket)
+            raise
+        self.stats.add_request(self.clock() - started)
+        attempts.count += 1
+        attempts.last = answer
+        attempts.charged += self.gate.record(ticket, answer)
+        if refuses_every_row(answer.http_status, answer.error_code):
+            self.control.stop(StopReason.CREDENTIALS_REFUSED)
+        return answer
+
+    def _take_from_budget(self) -> None:
+        """Count one more request, or stop the run when the budget (or the run) is over."""
         budget = self.settings.max_requests
         if budget is not None and self.requests_started >= budget:
             self.control.stop(StopReason.MAX_REQUESTS)
         if self.control.stopped:
             raise RunStoppedError
         self.requests_started += 1
-        started = self.clock()
-        answer = await self.client.put_images(fields)
-        self.stats.add_request(self.clock() - started)
-        attempts.count += 1
-        attempts.last = answer
-        if refuses_every_row(answer.http_status, answer.error_code):
-            self.control.stop(StopReason.CREDENTIALS_REFUSED)
-        return answer
 
     def _elapsed_ms(self, started: float) -> int:
         return round((self.clock() - started) * 1000)
 
     def _on_retry(self, row: ManifestRow, event: RetryEvent) -> None:
+        if self.control.stopped:
+            return  # the wait ends at once: no retry follows
         self.stats.retries += 1
         self.observer.on_retry(row, event)
 

@@ -1,4 +1,5 @@
-"""What a run tells the outside while it goes: rows finished or skipped, and retries.
+"""What a run tells the outside while it goes: rows finished or skipped, retries, and the
+API's state as the run sees it.
 
 Logging, progress and any library user subscribe with a `RunObserver`; the engine knows
 nothing of them.
@@ -30,6 +31,32 @@ class SkipReason(StrEnum):
     EARLIER_OK = "earlier_ok"  # ok in the report being resumed; its line is kept
 
 
+class ApiCondition(StrEnum):
+    """The API as a whole, as the run sees it."""
+
+    NORMAL = "normal"  # sending freely (perhaps slower after a throttle)
+    PAUSED = "paused"  # a Retry-After asked the run to wait
+    OUTAGE = "outage"  # the API keeps failing: one probe at growing intervals
+    QUOTA_SPENT = "quota_spent"  # the key's quota is spent: one probe every interval
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ApiState:
+    """A change in how the run treats the API.
+
+    `failing_for` is how long the API had not answered when the state began (an outage);
+    `next_probe_in` when the next single request will try it (an outage, a spent quota);
+    `resume_in` when a pause ends; `rate_limit` the requests per second the run holds itself
+    to after a throttle (None: no limit of its own).
+    """
+
+    condition: ApiCondition
+    failing_for: float = 0.0
+    next_probe_in: float | None = None
+    resume_in: float | None = None
+    rate_limit: float | None = None
+
+
 class RunObserver:
     """Told about rows and retries as they happen. Every method does nothing here:
     subclass it and override what you need, so that new events never break an observer.
@@ -43,6 +70,9 @@ class RunObserver:
 
     def on_retry(self, row: ManifestRow, event: RetryEvent) -> None:
         """An attempt of `row` will be retried."""
+
+    def on_api_state(self, state: ApiState) -> None:
+        """The run changed how it treats the API: paused, probing, throttled, or back."""
 
 
 class NullObserver(RunObserver):
@@ -66,3 +96,7 @@ class Observers(RunObserver):
     def on_retry(self, row: ManifestRow, event: RetryEvent) -> None:
         for observer in self._observers:
             observer.on_retry(row, event)
+
+    def on_api_state(self, state: ApiState) -> None:
+        for observer in self._observers:
+            observer.on_api_state(state)

@@ -22,6 +22,10 @@ class StopReason(StrEnum):
     CREDENTIALS_REFUSED = "credentials_refused"  # HTTP 403 or invalid_project
     MAX_FAILURES = "max_failures"
     MAX_REQUESTS = "max_requests"
+    QUOTA_SPENT = "quota_spent"  # 429 Limit Exceeded, with the quota policy "stop"
+    API_UNAVAILABLE = "api_unavailable"  # no answer from the API for max_outage seconds
+    TLS_NOT_TRUSTED = "tls_not_trusted"  # the server's certificate does not verify
+    NAME_NOT_RESOLVED = "name_not_resolved"  # the API's host name does not resolve
     INTERRUPTED = "interrupted"  # SIGINT
     TERMINATED = "terminated"  # SIGTERM
 

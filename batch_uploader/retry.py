@@ -7,41 +7,34 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
-from tenacity import AsyncRetrying, RetryCallState, retry_if_result, stop_after_attempt
+from tenacity import AsyncRetrying, RetryCallState, retry_if_result
 from tenacity.wait import wait_base, wait_random_exponential
 
-from batch_uploader.api import FINAL_ERROR_CODES, RETRYABLE_ERROR_CODES, RETRYABLE_STATUSES
-from batch_uploader.client import NETWORK_ERROR, TIMEOUT, Answer
+from batch_uploader.answers import classify
+from batch_uploader.client import Answer
 from batch_uploader.events import RetryEvent
 from batch_uploader.settings import RetryPolicy
 
-# No answer at all is worth another attempt too.
-_RETRYABLE_CODES = RETRYABLE_ERROR_CODES | {NETWORK_ERROR, TIMEOUT}
-
 
 def is_retryable(answer: Answer) -> bool:
-    """Decide on `errorCode` first: the API sends processing_error with HTTP 400."""
-    if answer.accepted:
-        return False
-    if answer.error_code in _RETRYABLE_CODES:
-        return True
-    if answer.error_code in FINAL_ERROR_CODES:
-        return False
-    return answer.http_status in RETRYABLE_STATUSES
+    """Whether the row may be sent again; see `answers.classify`."""
+    return classify(answer).retryable
 
 
 class WaitRetryAfterOrJitter(wait_base):
-    """Full-jitter exponential backoff, replaced by the server's Retry-After when it sent one."""
+    """Full-jitter exponential backoff, replaced by the server's Retry-After when it sent one
+    (at most `retry_after_cap` seconds: a header can ask for a day)."""
 
-    def __init__(self, policy: RetryPolicy) -> None:
+    def __init__(self, policy: RetryPolicy, retry_after_cap: float = float("inf")) -> None:
         self._backoff = wait_random_exponential(multiplier=policy.initial_wait, max=policy.max_wait)
+        self._retry_after_cap = retry_after_cap
 
     def __call__(self, retry_state: RetryCallState) -> float:
         outcome = retry_state.outcome
         if outcome is not None and not outcome.failed:
             answer = outcome.result()
             if isinstance(answer, Answer) and answer.retry_after is not None:
-                return answer.retry_after
+                return min(answer.retry_after, self._retry_after_cap)
         return float(self._backoff(retry_state))
 
 
@@ -58,20 +51,35 @@ async def send_with_retries(
     *,
     sleep: Callable[[float], Awaitable[None]],
     on_retry: Callable[[RetryEvent], None],
+    attempts_charged: Callable[[], int] | None = None,
+    retry_after_cap: float = float("inf"),
 ) -> Answer:
     """Call `send` until its answer is final or `policy.max_attempts` are spent.
 
+    `attempts_charged` says how many attempts count against `max_attempts` (the run does not
+    charge a row for a spent quota, a throttle or an outage); by default every attempt does.
     An exception from `send` or `sleep` ends the loop and propagates.
     """
-    first = await send()
-    if not is_retryable(first) or policy.max_attempts == 1:
+    calls = 0
+
+    async def counted_send() -> Answer:
+        nonlocal calls
+        calls += 1
+        return await send()
+
+    def spent() -> bool:
+        used = attempts_charged() if attempts_charged is not None else calls
+        return used >= policy.max_attempts
+
+    first = await counted_send()
+    if not is_retryable(first) or spent():
         # Most rows end here: tenacity is set up only for rows that need a retry, since its
         # set-up costs more than the request's own bookkeeping.
         return first
     pending = [first]
 
     async def first_answer_then_send() -> Answer:
-        return pending.pop() if pending else await send()
+        return pending.pop() if pending else await counted_send()
 
     def before_sleep(state: RetryCallState) -> None:
         assert state.outcome is not None  # noqa: S101 (tenacity sleeps only after an outcome)
@@ -80,8 +88,8 @@ async def send_with_retries(
 
     retrying = AsyncRetrying(
         retry=retry_if_result(is_retryable),
-        stop=stop_after_attempt(policy.max_attempts),
-        wait=WaitRetryAfterOrJitter(policy),
+        stop=lambda state: spent(),
+        wait=WaitRetryAfterOrJitter(policy, retry_after_cap),
         sleep=sleep,
         before_sleep=before_sleep,
         retry_error_callback=_last_answer,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -10,6 +11,13 @@ from batch_uploader.api import DEFAULT_BASE_URL, GATEWAY_LIMIT_BYTES
 from batch_uploader.errors import ConflictingSettingsError, InsecureBaseUrlError, SettingError
 from batch_uploader.hosts import is_loopback
 from batch_uploader.sharding import Shard
+
+
+class QuotaPolicy(StrEnum):
+    """What a run does when the key's quota is spent (429 Limit Exceeded)."""
+
+    STOP = "stop"  # stop at once, like a spent max_requests budget
+    WAIT = "wait"  # pause all sending, probe now and then, carry on when the quota is back
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -67,6 +75,10 @@ class RunSettings:
     max_failures: int | None = None
     max_requests: int | None = None
     shard: Shard | None = None
+    on_quota: QuotaPolicy = QuotaPolicy.STOP
+    quota_probe_interval: float = 600.0
+    max_outage: float = 600.0
+    ca_bundle: Path | None = None
 
     def __post_init__(self) -> None:
         if not self.api_key.strip():
@@ -85,6 +97,14 @@ class RunSettings:
             raise SettingError("max_requests", self.max_requests, "cannot be negative")
         if self.timeout <= 0:
             raise SettingError("timeout", self.timeout, "must be a positive number of seconds")
+        if self.quota_probe_interval <= 0:
+            raise SettingError(
+                "quota_probe_interval", self.quota_probe_interval, "must be a positive number"
+            )
+        if self.max_outage <= 0:
+            raise SettingError("max_outage", self.max_outage, "must be a positive number")
+        if self.ca_bundle is not None and not self.ca_bundle.is_file():
+            raise SettingError("ca_bundle", self.ca_bundle, "is not a readable file")
         check_base_url(self.base_url)
 
 

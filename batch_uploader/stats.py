@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections import Counter
 from dataclasses import dataclass, field
@@ -39,6 +40,19 @@ class LatencyHistogram:
         raise AssertionError("unreachable: ranks never exceed the count")
 
 
+@dataclass
+class ApiTally:
+    """The API's weather over a run, apart from rows' failures: answers the run as a whole
+    reacted to, and the time it spent waiting on them."""
+
+    throttled: int = 0  # 429 Too Many Requests
+    quota_refusals: int = 0  # 429 Limit Exceeded
+    unavailable: int = 0  # 5xx, dropped connections, timeouts
+    outage_seconds: float = 0.0  # probing an API that did not answer
+    quota_wait_seconds: float = 0.0  # waiting for a spent quota to come back
+    paused_seconds: float = 0.0  # waiting as a Retry-After asked
+
+
 @dataclass(frozen=True, kw_only=True)
 class RunSummary:
     """What a run came to: returned by `upload_manifest`, printed by the CLI."""
@@ -52,6 +66,8 @@ class RunSummary:
     report_path: Path
     earlier_ok: int = 0
     stop_reason: StopReason | None = None
+    stop_detail: str | None = None
+    api: ApiTally = field(default_factory=ApiTally)
 
     @property
     def rows(self) -> int:
@@ -77,6 +93,7 @@ class RunStats:
     retries: int = 0
     earlier_ok: int = 0
     latencies: LatencyHistogram = field(default_factory=LatencyHistogram)
+    api: ApiTally = field(default_factory=ApiTally)
 
     def add_result(self, result: RowResult) -> None:
         self.rows_by_status[result.status] += 1
@@ -91,7 +108,12 @@ class RunStats:
         self.latencies.add(seconds)
 
     def summary(
-        self, *, elapsed_seconds: float, report_path: Path, stop_reason: StopReason | None
+        self,
+        *,
+        elapsed_seconds: float,
+        report_path: Path,
+        stop_reason: StopReason | None,
+        stop_detail: str | None = None,
     ) -> RunSummary:
         return RunSummary(
             rows_by_status={status: self.rows_by_status[status] for status in Status},
@@ -103,4 +125,6 @@ class RunStats:
             report_path=report_path,
             earlier_ok=self.earlier_ok,
             stop_reason=stop_reason,
+            stop_detail=stop_detail,
+            api=dataclasses.replace(self.api),
         )

@@ -8,7 +8,8 @@ import itertools
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
-from batch_uploader import Answer
+from batch_uploader import Answer, api
+from batch_uploader.mock.gateway import Gateway, GatewayConfig, GatewayRefusal
 from batch_uploader.multipart import FormFields
 
 T = TypeVar("T")
@@ -83,3 +84,60 @@ class FakeClient:
         self.attempts[submission_id] = self.attempts.get(submission_id, 0) + 1
         await asyncio.sleep(0)
         return self.decide(submission_id, self.attempts[submission_id])
+
+
+# What the gateway's own refusals look like once the client has read them.
+GATEWAY_ANSWERS = {
+    GatewayRefusal.IP_DENIED: Answer(
+        http_status=403, error_code="http_403", message=api.GATEWAY_IP_DENIED
+    ),
+    GatewayRefusal.RATE_LIMITED: Answer(
+        http_status=429, error_code="http_429", message=api.GATEWAY_THROTTLED
+    ),
+    GatewayRefusal.QUOTA_SPENT: Answer(
+        http_status=429, error_code="http_429", message=api.GATEWAY_QUOTA_SPENT
+    ),
+    GatewayRefusal.OUTAGE: Answer(
+        http_status=503, error_code="http_503", message="HTTP 503 Service Unavailable"
+    ),
+}
+
+
+class GatewayClient:
+    """The mock server's gateway (throttle, quota, outage) in virtual time, without HTTP.
+
+    Each request takes `latency` virtual seconds, half before the gateway decides and half
+    after; `behind` decides the answers the gateway lets through. Records every request's
+    start time and the answer it got.
+    """
+
+    def __init__(
+        self,
+        clock: VirtualClock,
+        gateway: Gateway,
+        *,
+        latency: float = 0.004,
+        behind: Callable[[str, int], Answer] = lambda submission_id, attempt: OK,
+    ) -> None:
+        self.clock = clock
+        self.gateway = gateway
+        self.latency = latency
+        self.behind = FakeClient(clock, behind)
+        self.sent: list[tuple[float, Answer]] = []
+
+    async def put_images(self, fields: FormFields) -> Answer:
+        started = self.clock()
+        await self.clock.sleep(self.latency / 2)
+        refusal = self.gateway.refusal()
+        answer = GATEWAY_ANSWERS[refusal] if refusal else await self.behind.put_images(fields)
+        await self.clock.sleep(self.latency / 2)
+        self.sent.append((started, answer))
+        return answer
+
+    def count(self, answer: Answer) -> int:
+        return sum(1 for _, got in self.sent if got == answer)
+
+
+def gateway(clock: VirtualClock, config: GatewayConfig) -> Gateway:
+    """The mock server's gateway on virtual time (its quota windows too)."""
+    return Gateway(config, clock=clock, wall_clock=clock)

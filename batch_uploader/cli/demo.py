@@ -14,9 +14,9 @@ import click
 
 from batch_uploader.cli.exit_codes import EXIT_OK, EXIT_ROWS_FAILED
 from batch_uploader.cli.options import quiet_option
-from batch_uploader.cli.output import summary_text
 from batch_uploader.cli.progress import Progress
 from batch_uploader.cli.runtime import run_with_signals_and_progress
+from batch_uploader.cli.summary import summary_text
 from batch_uploader.control import RunControl
 from batch_uploader.engine import upload_manifest
 from batch_uploader.events import RunObserver

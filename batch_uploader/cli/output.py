@@ -1,16 +1,16 @@
-"""Log lines and the end-of-run summary, as text or as one JSON object per line."""
+"""Log lines, as text or as one JSON object per line: rows that failed, retries, and the
+API's state as the run sees it."""
 
 from __future__ import annotations
 
 import json
 import logging
 import sys
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
-from batch_uploader.events import RetryEvent, RunObserver
+from batch_uploader.events import ApiCondition, ApiState, RetryEvent, RunObserver
 from batch_uploader.manifest import ManifestRow
-from batch_uploader.results import RowResult, Status, StopReason
-from batch_uploader.stats import RunSummary
+from batch_uploader.results import RowResult, Status
 
 logger = logging.getLogger("batch_uploader")
 
@@ -70,80 +70,67 @@ class LoggingObserver(RunObserver):
 
     def on_retry(self, row: ManifestRow, event: RetryEvent) -> None:
         answer = event.answer
+        what = answer.error_code or str(answer.http_status)
+        if what.startswith("http_") and answer.message:
+            what += f" ({answer.message})"  # a gateway answer: its message says which
         logger.info(
             "row %d (%s): attempt %d got %s; retrying in %.1f s",
             row.row,
             row.submission_id,
             event.attempt,
-            answer.error_code or answer.http_status,
+            what,
             event.wait,
         )
 
-
-def stop_message(reason: StopReason, *, max_failures: int | None, max_requests: int | None) -> str:
-    """What stopped the run and, where it helps, what to check."""
-    messages = {
-        StopReason.CREDENTIALS_REFUSED: (
-            "the API refused the credentials (HTTP 403 or invalid_project), so no row can "
-            "succeed: check the API key (ARGOS_API_KEY or --api-key-file), that this "
-            "machine's IP address is on the project's allow-list, and that the project is active"
-        ),
-        StopReason.MAX_FAILURES: f"{max_failures} rows failed (--max-failures {max_failures})",
-        StopReason.MAX_REQUESTS: (
-            f"the budget of {max_requests} requests is spent (--max-requests {max_requests})"
-        ),
-        StopReason.INTERRUPTED: "interrupted (SIGINT)",
-        StopReason.TERMINATED: "terminated (SIGTERM)",
-    }
-    return messages[reason]
-
-
-def summary_text(summary: RunSummary, *, stop: str | None, resume_command: str | None) -> str:
-    """The human summary printed at the end of a run."""
-    counts = ", ".join(
-        f"{count} {status.value}"
-        + (
-            f" ({summary.earlier_ok} from the earlier report)"
-            if status is Status.OK and summary.earlier_ok
-            else ""
+    def on_api_state(self, state: ApiState) -> None:
+        level = logging.INFO if state.condition is ApiCondition.NORMAL else logging.WARNING
+        logger.log(
+            level,
+            "%s",
+            api_state_text(state, now=datetime.now(UTC)),
+            extra={"fields": api_state_fields(state, now=datetime.now(UTC))},
         )
-        for status, count in summary.rows_by_status.items()
-    )
-    latency = "no requests"
-    if summary.latency_p50_ms is not None and summary.latency_p95_ms is not None:
-        latency = (
-            f"latency p50 {summary.latency_p50_ms:.0f} ms, p95 {summary.latency_p95_ms:.0f} ms"
+
+
+def api_state_text(state: ApiState, *, now: datetime, told_ago: float = 0.0) -> str:
+    """The API's state in a few words; `told_ago` seconds after the run told it."""
+    if state.condition is ApiCondition.QUOTA_SPENT:
+        probe = _clock_time(now, state.next_probe_in, told_ago)
+        return f"paused: quota spent, next probe at {probe}"
+    if state.condition is ApiCondition.OUTAGE:
+        failing = round(state.failing_for + told_ago)
+        probe = _clock_time(now, state.next_probe_in, told_ago)
+        return f"API failing for {failing} s, probing; next probe at {probe}"
+    if state.condition is ApiCondition.PAUSED:
+        return (
+            "paused: the API asked to wait (Retry-After), until "
+            f"{_clock_time(now, state.resume_in, told_ago)}"
         )
-    lines = [
-        f"Done in {summary.elapsed_seconds:.1f} s: {summary.rows} rows: {counts}",
-        f"Requests: {summary.requests} ({summary.retries} retries), "
-        f"{summary.rows_per_second:.1f} rows/s, {latency}",
-        f"Report: {summary.report_path}",
-    ]
-    if stop is not None:
-        lines.append(f"Stopped early: {stop}")
-    if resume_command is not None:
-        lines.append(f"To continue: {resume_command}")
-    return "\n".join(lines)
+    if state.rate_limit is not None:
+        return f"API throttling: holding the run to {state.rate_limit:.1f} requests/s"
+    return "API answering: full speed"
 
 
-def summary_fields(
-    summary: RunSummary, *, stop: str | None, resume_command: str | None
-) -> dict[str, object]:
-    """The same summary as structured fields, for --log-format json."""
+def api_state_fields(state: ApiState, *, now: datetime) -> dict[str, object]:
+    """The same state as structured fields, for --log-format json."""
     return {
-        "event": "summary",
-        "rows": summary.rows,
-        **{status.value: count for status, count in summary.rows_by_status.items()},
-        "earlierOk": summary.earlier_ok,
-        "requests": summary.requests,
-        "retries": summary.retries,
-        "elapsedSeconds": round(summary.elapsed_seconds, 3),
-        "rowsPerSecond": round(summary.rows_per_second, 2),
-        "latencyP50Ms": summary.latency_p50_ms,
-        "latencyP95Ms": summary.latency_p95_ms,
-        "report": str(summary.report_path),
-        "stopReason": summary.stop_reason.value if summary.stop_reason else None,
-        "stopMessage": stop,
-        "resumeCommand": resume_command,
+        "event": "api_state",
+        "apiCondition": state.condition.value,
+        "failingForSeconds": round(state.failing_for, 1),
+        "nextProbeAt": _iso(now, state.next_probe_in),
+        "resumeAt": _iso(now, state.resume_in),
+        "rateLimit": None if state.rate_limit is None else round(state.rate_limit, 2),
     }
+
+
+def _clock_time(now: datetime, seconds: float | None, told_ago: float) -> str:
+    if seconds is None:
+        return "once a request is due"
+    at = now + timedelta(seconds=max(0.0, seconds - told_ago))
+    return at.strftime("%H:%M:%S UTC")
+
+
+def _iso(now: datetime, seconds: float | None) -> str | None:
+    if seconds is None:
+        return None
+    return (now + timedelta(seconds=seconds)).isoformat(timespec="seconds")

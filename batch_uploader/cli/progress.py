@@ -12,12 +12,14 @@ import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from typing import NoReturn, TextIO
 
 from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
-from batch_uploader.events import RunObserver
+from batch_uploader.cli.output import api_state_text
+from batch_uploader.events import ApiCondition, ApiState, RunObserver
 from batch_uploader.results import RowResult, Status
 
 logger = logging.getLogger("batch_uploader")
@@ -44,6 +46,8 @@ class Progress(RunObserver):
         self._clock = clock
         self._started = clock()
         self._bar: tqdm[NoReturn] | None = None
+        self._api_state: ApiState | None = None
+        self._api_state_told_at = 0.0
 
     @classmethod
     def for_stream(cls, stream: TextIO, *, quiet: bool, plain: bool = False) -> Progress:
@@ -80,8 +84,15 @@ class Progress(RunObserver):
     def on_row_finished(self, result: RowResult) -> None:
         self.counts[result.status] += 1
         if self._bar is not None:
-            self._bar.set_postfix_str(self._tally(), refresh=False)
+            self._bar.set_postfix_str(self._postfix(), refresh=False)
             self._bar.update(1)
+
+    def on_api_state(self, state: ApiState) -> None:
+        normal = state.condition is ApiCondition.NORMAL and state.rate_limit is None
+        self._api_state = None if normal else state
+        self._api_state_told_at = self._clock()
+        if self._bar is not None:
+            self._bar.set_postfix_str(self._postfix())
 
     async def print_lines(
         self,
@@ -104,10 +115,22 @@ class Progress(RunObserver):
         text = f"progress: {self.done}{of_total} rows ({self._tally()}), {rate:.1f} rows/s"
         if self.total is not None and rate > 0:
             text += f", about {_duration((self.total - self.done) / rate)} left"
-        return text
+        api = self._api_text()
+        return f"{text}; {api}" if api else text
 
     def _tally(self) -> str:
         return ", ".join(f"{self.counts[status]} {status.value}" for status in Status)
+
+    def _postfix(self) -> str:
+        api = self._api_text()
+        return f"{self._tally()}; {api}" if api else self._tally()
+
+    def _api_text(self) -> str | None:
+        """The API's state now, when it is anything but answering at full speed."""
+        if self._api_state is None:
+            return None
+        told_ago = self._clock() - self._api_state_told_at
+        return api_state_text(self._api_state, now=datetime.now(UTC), told_ago=told_ago)
 
 
 def _duration(seconds: float) -> str:

@@ -19,17 +19,12 @@ from batch_uploader.cli.options import (
     max_request_bytes_option,
     quiet_option,
 )
-from batch_uploader.cli.output import (
-    LOG_FORMATS,
-    configure_logging,
-    stop_message,
-    summary_fields,
-    summary_text,
-)
+from batch_uploader.cli.output import LOG_FORMATS, configure_logging
 from batch_uploader.cli.progress import Progress
 from batch_uploader.cli.runtime import run_with_signals_and_progress
+from batch_uploader.cli.summary import stop_message, summary_fields, summary_text
 from batch_uploader.engine import upload_manifest
-from batch_uploader.settings import RetryPolicy, RowRules, RunSettings
+from batch_uploader.settings import QuotaPolicy, RetryPolicy, RowRules, RunSettings
 from batch_uploader.sharding import Shard
 
 logger = logging.getLogger("batch_uploader")
@@ -112,6 +107,35 @@ logger = logging.getLogger("batch_uploader")
     metavar="K/N",
     help="Take only shard K of N (by a stable hash of submissionId), for N machines.",
 )
+@click.option(
+    "--on-quota",
+    type=click.Choice([policy.value for policy in QuotaPolicy]),
+    default=QuotaPolicy.STOP.value,
+    show_default=True,
+    help="When the key's quota is spent (429 Limit Exceeded): stop (exit 4), or wait for "
+    "it, probing with one request every --quota-probe-interval seconds.",
+)
+@click.option(
+    "--quota-probe-interval",
+    type=click.FloatRange(min=0, min_open=True),
+    default=600.0,
+    show_default=True,
+    metavar="S",
+    help="With --on-quota wait: seconds between the requests that check the quota is back.",
+)
+@click.option(
+    "--max-outage",
+    type=click.FloatRange(min=0, min_open=True),
+    default=600.0,
+    show_default=True,
+    metavar="S",
+    help="Stop (exit 5) when the API has not answered for S seconds; also caps Retry-After.",
+)
+@click.option(
+    "--ca-bundle",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="Also trust the certificate authorities in this PEM file (a TLS-inspecting proxy).",
+)
 @quiet_option
 @click.option(
     "--log-format",
@@ -140,6 +164,10 @@ def run(
     resume: bool,
     overwrite: bool,
     shard: str | None,
+    on_quota: str,
+    quota_probe_interval: float,
+    max_outage: float,
+    ca_bundle: Path | None,
     quiet: bool,
     log_format: str,
 ) -> None:
@@ -147,7 +175,8 @@ def run(
 
     The API key comes from ARGOS_API_KEY or --api-key-file. Exit status: 0 every row ok,
     1 some rows failed or invalid, 2 usage or configuration error (nothing sent),
-    3 stopped by a refused key/project or --max-failures, 4 --max-requests spent,
+    3 stopped by a refused key/project or --max-failures, 4 --max-requests or the key's
+    quota spent, 5 the API failing past --max-outage or unreachable (TLS, DNS),
     130/143 stopped by SIGINT/SIGTERM.
     """
     configure_logging(log_format)
@@ -165,6 +194,10 @@ def run(
         max_failures=max_failures,
         max_requests=max_requests,
         shard=Shard.parse(shard) if shard else None,
+        on_quota=QuotaPolicy(on_quota),
+        quota_probe_interval=quota_probe_interval,
+        max_outage=max_outage,
+        ca_bundle=ca_bundle,
     )
     progress = Progress.for_stream(sys.stderr, quiet=quiet, plain=log_format == "json")
     summary = run_with_signals_and_progress(
@@ -174,11 +207,7 @@ def run(
             manifest, settings, observer=observer, control=control
         ),
     )
-    stop = None
-    if summary.stop_reason is not None:
-        stop = stop_message(
-            summary.stop_reason, max_failures=max_failures, max_requests=max_requests
-        )
+    stop = stop_message(summary, settings)
     resume_command = None if summary.all_ok else _resume_command(ctx, summary.report_path)
     if log_format == "json":
         fields = summary_fields(summary, stop=stop, resume_command=resume_command)
@@ -200,6 +229,7 @@ def _resume_command(ctx: click.Context, report_path: Path) -> str:
         ):
             continue
         value = ctx.params[name]
-        words += [param.opts[0]] if param.is_flag else [param.opts[0], str(value)]
+        text = f"{value:g}" if isinstance(value, float) else str(value)
+        words += [param.opts[0]] if param.is_flag else [param.opts[0], text]
     words += ["--report", str(report_path), "--resume"]
     return shlex.join(words)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ssl
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -13,6 +14,7 @@ from batch_uploader.errors import ConfigurationError
 from batch_uploader.eventloop import run_on_fast_loop
 from batch_uploader.hosts import is_loopback
 from batch_uploader.mock.faults import Fault, random_faults
+from batch_uploader.mock.gateway import GatewayConfig
 from batch_uploader.mock.server import MockConfig, RunningMockServer, serve_until_stopped
 
 
@@ -94,6 +96,62 @@ def _rate_option(name: str, what: str) -> Callable[[Callable[..., None]], Callab
     help="Benchmark mode: check the key, read the body and accept it, without parsing "
     "the form or recording anything.",
 )
+@click.option(
+    "--quota",
+    type=click.IntRange(min=0),
+    metavar="N",
+    help="Let N requests through per --quota-period, then answer 429 Limit Exceeded.",
+)
+@click.option(
+    "--quota-period",
+    type=click.FloatRange(min=0, min_open=True),
+    default=86_400.0,
+    show_default=True,
+    metavar="S",
+    help="Quota period in seconds, aligned to the Unix epoch (a day resets at 00:00 UTC).",
+)
+@click.option(
+    "--rate-limit",
+    type=click.FloatRange(min=0, min_open=True),
+    metavar="R",
+    help="Token-bucket throttle: R requests a second, then 429 Too Many Requests.",
+)
+@click.option(
+    "--burst",
+    type=click.IntRange(min=1),
+    metavar="B",
+    help="The throttle's bucket size.  [default: R rounded up]",
+)
+@click.option(
+    "--outage-after",
+    type=click.IntRange(min=0),
+    metavar="N",
+    help="After N requests, answer every request 503 for --outage-seconds.",
+)
+@click.option(
+    "--outage-seconds",
+    type=click.FloatRange(min=0),
+    default=30.0,
+    show_default=True,
+    metavar="S",
+    help="How long the outage lasts.",
+)
+@click.option("--outage-drops", is_flag=True, help="Drop the connection instead of a 503.")
+@click.option(
+    "--ip-denied",
+    is_flag=True,
+    help="Answer every request 403 as an IP allow-list that does not hold this machine.",
+)
+@click.option(
+    "--tls-cert",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="Serve HTTPS with this certificate chain (PEM); needs --tls-key.",
+)
+@click.option(
+    "--tls-key",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="The private key of --tls-cert (PEM).",
+)
 def mock_server(
     *,
     host: str,
@@ -113,6 +171,16 @@ def mock_server(
     seed: int,
     inactive_project: bool,
     fast: bool,
+    quota: int | None,
+    quota_period: float,
+    rate_limit: float | None,
+    burst: int | None,
+    outage_after: int | None,
+    outage_seconds: float,
+    outage_drops: bool,
+    ip_denied: bool,
+    tls_cert: Path | None,
+    tls_key: Path | None,
 ) -> None:
     """Serve a local Argos-compatible PUT /v3/submission/image until Ctrl-C or SIGTERM.
 
@@ -140,7 +208,18 @@ def mock_server(
         slow_seconds=slow_ms / 1000,
         inactive_project=inactive_project,
         fast=fast,
+        gateway=GatewayConfig(
+            ip_denied=ip_denied,
+            rate_limit=rate_limit,
+            burst=burst,
+            quota=quota,
+            quota_period=quota_period,
+            outage_after=outage_after,
+            outage_seconds=outage_seconds,
+            outage_drops=outage_drops,
+        ),
     )
+    tls = _tls_context(tls_cert, tls_key)
 
     if not is_loopback(host):
         click.echo(
@@ -154,10 +233,23 @@ def mock_server(
         sys.stdout.flush()
 
     try:
-        run_on_fast_loop(serve_until_stopped(config, host=host, port=port, on_ready=ready))
+        run_on_fast_loop(serve_until_stopped(config, host=host, port=port, tls=tls, on_ready=ready))
     except OSError as error:
         raise ConfigurationError(f"cannot listen on {host}:{port}: {error.strerror}") from None
     click.echo("mock Argos server stopped")
+
+
+def _tls_context(cert: Path | None, key: Path | None) -> ssl.SSLContext | None:
+    if cert is None and key is None:
+        return None
+    if cert is None or key is None:
+        raise ConfigurationError("--tls-cert and --tls-key go together")
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    try:
+        context.load_cert_chain(cert, key)
+    except (OSError, ssl.SSLError) as error:
+        raise ConfigurationError(f"cannot load {cert} and {key}: {error}") from None
+    return context
 
 
 def _read_submissions(path: Path | None) -> frozenset[str] | None:

@@ -13,16 +13,23 @@ import base64
 import binascii
 import hashlib
 import signal
+import ssl
+import time
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from typing import NoReturn
 
 from aiohttp import BodyPartReader, web
 from multidict import MultiDict
 
 from batch_uploader import api
 from batch_uploader.mock.faults import Fault, FaultPlan, no_faults
+from batch_uploader.mock.gateway import REFUSAL_ANSWERS, Gateway, GatewayConfig, GatewayRefusal
+
+# Deep enough for clients that open thousands of connections at once (--concurrency 4096).
+LISTEN_BACKLOG = 8192
 
 
 @dataclass(kw_only=True)
@@ -38,6 +45,9 @@ class MockConfig:
     latency_seconds: float = 0.0
     retry_after_seconds: int = 1
     slow_seconds: float = 5.0
+    gateway: GatewayConfig = field(default_factory=GatewayConfig)
+    clock: Callable[[], float] = time.monotonic
+    wall_clock: Callable[[], float] = time.time
 
 
 @dataclass
@@ -80,6 +90,7 @@ class _Handler:
     def __init__(self, config: MockConfig, received: Received) -> None:
         self.config = config
         self.received = received
+        self.gateway = Gateway(config.gateway, clock=config.clock, wall_clock=config.wall_clock)
 
     async def show_received(self, request: web.Request) -> web.Response:
         return web.json_response(self.received.as_json())
@@ -92,6 +103,9 @@ class _Handler:
             await asyncio.sleep(self.config.latency_seconds)
         if request.headers.get(api.API_KEY_HEADER) != self.config.api_key:
             return web.json_response({"message": api.GATEWAY_FORBIDDEN}, status=403)
+        gateway_refusal = self.gateway.refusal()
+        if gateway_refusal is not None:
+            return self._gateway_answer(request, gateway_refusal)
         return web.json_response({"message": api.ACCEPTED_MESSAGE})
 
     async def put_image(self, request: web.Request) -> web.StreamResponse:
@@ -111,6 +125,10 @@ class _Handler:
             return self._answer(
                 "forbidden", web.json_response({"message": api.GATEWAY_FORBIDDEN}, status=403)
             )
+        gateway_refusal = self.gateway.refusal()
+        if gateway_refusal is not None:
+            await request.read()
+            return self._gateway_answer(request, gateway_refusal)
         if (request.content_length or 0) > api.GATEWAY_LIMIT_BYTES:
             return self._answer("too_large", web.Response(status=413, text=api.GATEWAY_TOO_LARGE))
         try:
@@ -150,6 +168,20 @@ class _Handler:
             raise _Refusal(api.INVALID_ID_TYPE)
         return submission_id, {name: _decode_image(form[name]) for name in present}
 
+    def _gateway_answer(self, request: web.Request, refusal: GatewayRefusal) -> web.StreamResponse:
+        if refusal in REFUSAL_ANSWERS:
+            status, message = REFUSAL_ANSWERS[refusal]
+            return self._answer(refusal, web.json_response({"message": message}, status=status))
+        if self.config.gateway.outage_drops:
+            self._drop(request, refusal)
+        return self._answer(refusal, web.Response(status=503))
+
+    def _drop(self, request: web.Request, label: str) -> NoReturn:
+        self.received.answers[label] += 1
+        if request.transport is not None:
+            request.transport.close()
+        raise asyncio.CancelledError  # nothing more to say on a closed connection
+
     async def _fault(self, request: web.Request, fault: Fault) -> web.StreamResponse:
         if fault is Fault.PROCESSING_ERROR:
             return self._answer(fault, _error_response(api.PROCESSING_ERROR))
@@ -167,10 +199,7 @@ class _Handler:
         if fault is Fault.UNAVAILABLE:
             return self._answer(fault, web.Response(status=503))
         if fault is Fault.DROP:
-            self.received.answers[fault] += 1
-            if request.transport is not None:
-                request.transport.close()
-            raise asyncio.CancelledError  # nothing more to say on a closed connection
+            self._drop(request, fault)
         await asyncio.sleep(self.config.slow_seconds)
         return self._answer(fault, web.json_response({"message": api.ACCEPTED_MESSAGE}))
 
@@ -221,18 +250,23 @@ class RunningMockServer:
 
 @asynccontextmanager
 async def running_mock_server(
-    config: MockConfig, *, host: str = "127.0.0.1", port: int = 0
+    config: MockConfig,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    tls: ssl.SSLContext | None = None,
 ) -> AsyncIterator[RunningMockServer]:
-    """Serve on `host`:`port` (0 picks a free port) until the block ends."""
+    """Serve on `host`:`port` (0 picks a free port) until the block ends; HTTPS with `tls`."""
     received = Received()
     runner = web.AppRunner(create_app(config, received), shutdown_timeout=0.5)
     await runner.setup()
     try:
-        site = web.TCPSite(runner, host, port)
+        site = web.TCPSite(runner, host, port, ssl_context=tls, backlog=LISTEN_BACKLOG)
         await site.start()
         bound_host, bound_port = runner.addresses[0][:2]
         url_host = f"[{bound_host}]" if ":" in bound_host else bound_host
-        yield RunningMockServer(url=f"http://{url_host}:{bound_port}", received=received)
+        scheme = "https" if tls is not None else "http"
+        yield RunningMockServer(url=f"{scheme}://{url_host}:{bound_port}", received=received)
     finally:
         await runner.cleanup()
 
@@ -242,6 +276,7 @@ async def serve_until_stopped(
     *,
     host: str,
     port: int,
+    tls: ssl.SSLContext | None = None,
     on_ready: Callable[[RunningMockServer], None],
 ) -> None:
     """Serve until SIGINT or SIGTERM, then shut down cleanly."""
@@ -249,6 +284,6 @@ async def serve_until_stopped(
     loop = asyncio.get_running_loop()
     for signal_number in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signal_number, stop.set)
-    async with running_mock_server(config, host=host, port=port) as server:
+    async with running_mock_server(config, host=host, port=port, tls=tls) as server:
         on_ready(server)
         await stop.wait()
