@@ -14,6 +14,7 @@ from importlib.metadata import version
 from pathlib import Path
 
 import aiohttp
+from aiohttp.abc import AbstractResolver
 
 from batch_uploader.api import API_KEY_HEADER, ENDPOINT
 from batch_uploader.errors import ImageChangedError, SettingError
@@ -66,10 +67,21 @@ def trusted_authorities(ca_bundle: Path | None = None) -> ssl.SSLContext:
     return context
 
 
-def open_session(*, concurrency: int, ca_bundle: Path | None = None) -> aiohttp.ClientSession:
-    """One session for the whole run: connections reused, at most `concurrency` of them."""
+def open_session(
+    *,
+    concurrency: int,
+    ca_bundle: Path | None = None,
+    resolver: AbstractResolver | None = None,
+) -> aiohttp.ClientSession:
+    """One session for the whole run: connections reused, at most `concurrency` of them.
+
+    `resolver` replaces the system's name lookups (tests).
+    """
     connector = aiohttp.TCPConnector(
-        limit=concurrency, limit_per_host=concurrency, ssl=trusted_authorities(ca_bundle)
+        limit=concurrency,
+        limit_per_host=concurrency,
+        ssl=trusted_authorities(ca_bundle),
+        resolver=resolver,
     )
     session = aiohttp.ClientSession(
         connector=connector,

@@ -228,7 +228,7 @@ class _Run:
         started = self.clock()
         try:
             answer = await send_with_retries(
-                lambda: self._send(fields, attempts),
+                lambda: self._send(row.row, fields, attempts),
                 self.settings.retry,
                 sleep=lambda seconds: self.control.unless_stopped(self.sleep(seconds)),
                 on_retry=lambda event: self._on_retry(row, event),
@@ -251,9 +251,9 @@ class _Run:
             stop_reason=self.control.reason,
         )
 
-    async def _send(self, fields: FormFields, attempts: _Attempts) -> Answer:
+    async def _send(self, row: int, fields: FormFields, attempts: _Attempts) -> Answer:
         """One attempt, when the API's state, the pace and the run's budget allow it."""
-        ticket = await self.gate.admit()
+        ticket = await self.gate.admit(row)
         try:
             self._take_from_budget()
             started = self.clock()

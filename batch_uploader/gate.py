@@ -4,8 +4,8 @@ for all its rows, to what the API says as a whole.
 - A spent quota (429 Limit Exceeded) stops the run, or pauses all sending and probes with
   one request every `quota_probe_interval` seconds until the quota is back.
 - A throttle (any other 429) cuts the run's rate, which then grows back (`throttling`).
-- An outage (`OUTAGE_AFTER` retryable failures in a row, across rows: 5xx, dropped
-  connections, timeouts) stops new attempts; one probe goes out at growing intervals and the
+- An outage (`OUTAGE_AFTER` retryable failures in a row, from more than one row: 5xx,
+  dropped connections, timeouts) stops new attempts; one probe goes out at growing intervals and the
   first answer from the API restores full speed. Past `max_outage` seconds without an answer
   from the API, the run stops.
 - A Retry-After pauses every attempt, for at most `max_outage` seconds.
@@ -38,7 +38,8 @@ from batch_uploader.throttling import CubicRate, SendRateMeter
 logger = logging.getLogger(__name__)
 
 # Retryable failures in a row, across rows, that make an outage. One in a few hundred
-# requests failing is normal weather; five in a row with no answer between is not.
+# requests failing is normal weather; five in a row with no answer between is not. One row
+# failing again and again, alone, is that row's problem: its attempts are charged.
 OUTAGE_AFTER = 5
 FIRST_PROBE_SECONDS = 1.0
 MAX_PROBE_SECONDS = 60.0
@@ -52,6 +53,7 @@ class Ticket:
     sent_at: float
     probe: bool
     state_number: int
+    row: int
 
 
 class ApiGate:
@@ -85,14 +87,16 @@ class ApiGate:
         self._next_probe_at = now
         self._probe_interval = FIRST_PROBE_SECONDS
         self._unavailable_in_a_row = 0
+        self._rows_in_streak: set[int] = set()
         # The run's start counts as an answer: an API down from the start gets max_outage too.
         self._last_api_answer = now
         self._meter = SendRateMeter(now)
         self._cubic = CubicRate()
         self._pacer = RequestPacer(settings.rate, clock=clock, sleep=sleep)
 
-    async def admit(self) -> Ticket:
-        """Wait until an attempt may go out; raise `RunStoppedError` if the run stops first."""
+    async def admit(self, row: int) -> Ticket:
+        """Wait until an attempt of `row` may go out; raise `RunStoppedError` if the run
+        stops first."""
         while True:
             if self._control.stopped:
                 raise RunStoppedError
@@ -119,7 +123,7 @@ class ApiGate:
             raise
         now = self._clock()
         self._meter.record(now)
-        return Ticket(sent_at=now, probe=probe, state_number=self._state_number)
+        return Ticket(sent_at=now, probe=probe, state_number=self._state_number, row=row)
 
     def release(self, ticket: Ticket) -> None:
         """The attempt ended without an answer to learn from (the run stopped, or aborted)."""
@@ -145,7 +149,7 @@ class ApiGate:
             return False
         if kind is AnswerKind.UNAVAILABLE:
             return self._unavailable(now, ticket)
-        self._unavailable_in_a_row = 0
+        self._end_streak()
         self._last_api_answer = now
         if kind.from_the_api:
             self._cubic.on_success(now, self._meter.rate(now))
@@ -162,7 +166,7 @@ class ApiGate:
         self._tally.quota_refusals += 1
         # The gateway answered: the way to the API works, however long the quota takes.
         self._last_api_answer = now
-        self._unavailable_in_a_row = 0
+        self._end_streak()
         if self._settings.on_quota is QuotaPolicy.STOP:
             self._control.stop(StopReason.QUOTA_SPENT)
             return
@@ -176,7 +180,7 @@ class ApiGate:
 
     def _throttled(self, now: float, ticket: Ticket) -> None:
         self._tally.throttled += 1
-        self._unavailable_in_a_row = 0
+        self._end_streak()
         if self._cubic.on_throttle(now, ticket.sent_at, self._meter.rate(now)):
             self._apply_rate()
             self._tell()
@@ -187,18 +191,23 @@ class ApiGate:
     def _unavailable(self, now: float, ticket: Ticket) -> bool:
         self._tally.unavailable += 1
         self._unavailable_in_a_row += 1
+        self._rows_in_streak.add(ticket.row)
         if self._condition is ApiCondition.OUTAGE:
             if ticket.probe:
                 self._probe_interval = min(self._probe_interval * 2, MAX_PROBE_SECONDS)
                 self._schedule_probe(now)
             return False
-        if self._unavailable_in_a_row >= OUTAGE_AFTER:
+        if self._unavailable_in_a_row >= OUTAGE_AFTER and len(self._rows_in_streak) > 1:
             self._change(ApiCondition.OUTAGE, now)
             self._probe_interval = FIRST_PROBE_SECONDS
             self._schedule_probe(now)
             return False
         self._stop_if_silent_too_long(now)
         return True
+
+    def _end_streak(self) -> None:
+        self._unavailable_in_a_row = 0
+        self._rows_in_streak.clear()
 
     def _schedule_probe(self, now: float) -> None:
         self._next_probe_at = min(now + self._probe_interval, self._deadline())

@@ -23,10 +23,12 @@ CLIENT_KEY = "k-123"
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-def client(session: aiohttp.ClientSession, base_url: str, timeout: float = 5) -> ArgosClient:
+def client(
+    session: aiohttp.ClientSession, base_url: str, timeout: float = 5, *, api_key: str = CLIENT_KEY
+) -> ArgosClient:
     """A client with a fixed key and a clock stopped at NOW (for Retry-After dates)."""
     return ArgosClient(
-        session, base_url=base_url, api_key=CLIENT_KEY, timeout=timeout, now=lambda: NOW
+        session, base_url=base_url, api_key=api_key, timeout=timeout, now=lambda: NOW
     )
 
 

@@ -39,7 +39,7 @@ class MockServerProcess:
         )
         assert self.process.stdout is not None
         first_line = self.process.stdout.readline()
-        match = re.search(r"listening on (http://127\.0\.0\.1:\d+)", first_line)
+        match = re.search(r"listening on (https?://127\.0\.0\.1:\d+)", first_line)
         assert match, f"unexpected first line {first_line!r}"
         self.url = match.group(1)
 

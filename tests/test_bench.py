@@ -44,3 +44,20 @@ def test_the_benchmark_runs_every_client_on_every_row(tmp_path: Path) -> None:
     assert all(len(rounds) == 2 for rounds in report["ratio_rounds"].values())
     with (tmp_path / "report.csv").open(newline="") as file:
         assert [line["status"] for line in csv.DictReader(file)] == ["ok"] * 20
+
+
+def test_the_api_weather_benchmark_runs_and_its_checks_hold(tmp_path: Path) -> None:
+    """Two of its scenarios, on a small manifest, so that the script cannot rot."""
+    output = tmp_path / "weather.json"
+    subprocess.run(
+        [sys.executable, str(REPO / "bench" / "api_weather.py"), "--rows", "600",
+         "--scenario", "quota-stop", "--scenario", "tls-untrusted", "--json", str(output)],
+        check=True,
+        capture_output=True,
+        env=command_env(),
+        timeout=120,
+    )  # fmt: skip
+    checks = json.loads(output.read_text())
+    assert {check["scenario"] for check in checks} == {"quota-stop", "tls-untrusted"}
+    assert len(checks) == 9
+    assert all(check["holds"] for check in checks), checks

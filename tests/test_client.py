@@ -14,6 +14,9 @@ from collections.abc import AsyncIterator
 import aiohttp
 import pytest
 from aiohttp import web
+from aiohttp.abc import AbstractResolver, ResolveResult
+from hypothesis import given
+from hypothesis import strategies as st
 
 from batch_uploader.client import open_session, parse_retry_after
 
@@ -83,7 +86,40 @@ async def test_key_and_user_agent_are_sent(session: aiohttp.ClientSession) -> No
         ("Fri, 27 Nov 2026 11:00:00 GMT", 0.0),
         ("soon", None),
         ("-5", None),
+        # "²".isdigit() is true and float("²") raises: this crashed whole runs.
+        ("²", None),
+        ("\uff11\uff12", None),  # full-width digits
+        ("1e3", None),
+        (" 7 ", 7.0),
+        ("Fri, 31 Dec 99999 23:59:59 GMT", None),
     ],
 )
 def test_parse_retry_after(header: str | None, seconds: float | None) -> None:
     assert parse_retry_after(header, NOW) == seconds
+
+
+@given(st.text())
+def test_no_retry_after_header_can_raise(header: str) -> None:
+    seconds = parse_retry_after(header, NOW)
+    assert seconds is None or seconds >= 0
+
+
+class NoNames(AbstractResolver):
+    """A resolver for which no name exists: no lookup leaves the machine."""
+
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
+        raise OSError(socket.EAI_NONAME, "Name or service not known")
+
+    async def close(self) -> None:
+        pass
+
+
+async def test_a_name_that_does_not_resolve_is_a_dns_error_naming_it() -> None:
+    async with open_session(concurrency=1, resolver=NoNames()) as session:
+        answer = await client(session, "https://rest-api.argos.invalid").put_images(FIELDS)
+    assert (answer.http_status, answer.error_code) == (None, "dns_error")
+    assert answer.message == (
+        "the host name rest-api.argos.invalid does not resolve: Name or service not known"
+    )

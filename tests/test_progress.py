@@ -5,10 +5,13 @@ from __future__ import annotations
 import asyncio
 import io
 import logging
+import re
+from datetime import UTC, datetime
 
 import pytest
 
-from batch_uploader import RowResult, Status
+from batch_uploader import ApiCondition, ApiState, RowResult, Status
+from batch_uploader.cli.output import api_state_text
 from batch_uploader.cli.progress import Progress
 
 
@@ -93,3 +96,28 @@ def test_bar_draws_on_the_stream_with_the_tally() -> None:
     drawn = stream.getvalue()
     assert "2/2" in drawn
     assert "1 ok, 1 failed" in drawn
+
+
+def test_progress_lines_say_what_the_api_is_doing() -> None:
+    clock = FakeClock()
+    progress = Progress(stream=io.StringIO(), mode="lines", clock=clock)
+    progress.on_api_state(ApiState(condition=ApiCondition.OUTAGE, failing_for=40, next_probe_in=8))
+    clock.now += 5
+    assert re.search(
+        r"; API failing for 45 s, probing; next probe at \d\d:\d\d:\d\d UTC$", progress.line()
+    )
+    progress.on_api_state(ApiState(condition=ApiCondition.QUOTA_SPENT, next_probe_in=600))
+    assert re.search(r"; paused: quota spent, next probe at \d\d:\d\d:\d\d UTC$", progress.line())
+    progress.on_api_state(ApiState(condition=ApiCondition.NORMAL, rate_limit=35.0))
+    assert progress.line().endswith("; API throttling: holding the run to 35.0 requests/s")
+    progress.on_api_state(ApiState(condition=ApiCondition.NORMAL))
+    assert "API" not in progress.line()
+
+
+def test_the_next_probe_time_is_the_wall_clock_time_it_will_happen() -> None:
+    now = datetime(2026, 11, 27, 14, 0, 0, tzinfo=UTC)
+    state = ApiState(condition=ApiCondition.QUOTA_SPENT, next_probe_in=300)
+    assert api_state_text(state, now=now) == "paused: quota spent, next probe at 14:05:00 UTC"
+    assert api_state_text(state, now=now, told_ago=60) == (
+        "paused: quota spent, next probe at 14:04:00 UTC"
+    )

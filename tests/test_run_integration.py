@@ -7,6 +7,7 @@ its attempts, and the bytes the server received are checked.
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import hashlib
 from collections.abc import Mapping, Sequence
@@ -35,13 +36,20 @@ def scripted(script: Mapping[str, Sequence[Fault] | Fault]) -> FaultPlan:
 
 
 class RecordingSleep:
-    """Stands in for asyncio.sleep: returns at once and remembers what it was asked."""
+    """Stands in for asyncio.sleep: returns at once, remembers what it was asked, and moves
+    its own clock on by that much (so the run's pauses end)."""
 
     def __init__(self) -> None:
         self.waits: list[float] = []
+        self.now = 0.0
 
     async def __call__(self, seconds: float) -> None:
         self.waits.append(seconds)
+        self.now += max(seconds, 0.0)
+        await asyncio.sleep(0)
+
+    def clock(self) -> float:
+        return self.now
 
 
 def read_report(path: Path) -> dict[str, dict[str, str]]:
@@ -65,7 +73,6 @@ ROWS = [
     ("dropped", "", {"selfieImage": "g.png"}),
     ("slow", "", {"selfieImage": "h.png"}),
     ("processing-forever", "", {"selfieImage": "i.png"}),
-    ("unavailable-forever", "", {"selfieImage": "j.png"}),
     ("unknown-submission", "", {"selfieImage": "k.png"}),
     ("unknown-id-type", "drvlic", {"idImage": "l.jpg"}),
     ("missing-file", "", {"selfieImage": "absent.png"}),
@@ -80,7 +87,6 @@ SCRIPT: dict[str, Sequence[Fault] | Fault] = {
     "dropped": [Fault.DROP],
     "slow": [Fault.SLOW],
     "processing-forever": Fault.PROCESSING_ERROR,
-    "unavailable-forever": Fault.UNAVAILABLE,
 }
 EXPECTED = {
     # submissionId: (status, httpStatus, errorCode, attempts)
@@ -91,7 +97,6 @@ EXPECTED = {
     "dropped": ("ok", "200", "", "2"),
     "slow": ("ok", "200", "", "2"),
     "processing-forever": ("failed", "400", "processing_error", "4"),
-    "unavailable-forever": ("failed", "503", "http_503", "4"),
     "unknown-submission": ("failed", "400", "invalid_submission", "1"),
     "unknown-id-type": ("failed", "400", "invalid_idType", "1"),
     "missing-file": ("invalid", "", "file_not_found", "0"),
@@ -147,7 +152,7 @@ async def test_every_case_ends_with_one_correct_line_and_exact_bytes(
             timeout=0.5,
             retry=RetryPolicy(max_attempts=4, initial_wait=0),
         )
-        summary = await upload_manifest(manifest, settings, sleep=sleep)
+        summary = await upload_manifest(manifest, settings, sleep=sleep, clock=sleep.clock)
         received = server.received
 
     report = read_report(tmp_path / "report.csv")
@@ -179,16 +184,51 @@ async def test_every_case_ends_with_one_correct_line_and_exact_bytes(
     )
     assert received.requests == sum(int(line["attempts"]) for line in report.values())
 
-    assert sleep.waits.count(3.0) == 1  # Retry-After from the 429
+    # The 429's Retry-After: its row waited 3 s, and so did the whole run.
+    assert 3.0 in sleep.waits
+    assert summary.api.paused_seconds >= 3.0
     assert summary.rows_by_status == {
         Status.OK: 6,
-        Status.FAILED: 4,
+        Status.FAILED: 3,
         Status.INVALID: 4,
         Status.CANCELLED: 0,
     }
     assert summary.requests == received.requests
-    assert summary.retries == received.requests - 10
+    assert summary.retries == received.requests - 9
     assert not summary.all_ok
+
+
+async def test_one_row_that_always_gets_503_fails_alone_after_its_attempts(
+    tmp_path: Path, make_image: ImageMaker
+) -> None:
+    """The API answers every other row: that row's failures are its own, not an outage."""
+    make_image("s.png")
+    rows = [(f"sub-{index:02d}", "s.png") for index in range(20)]
+    manifest = write_csv_manifest(tmp_path / "m.csv", rows)
+    config = MockConfig(
+        api_key=API_KEY,
+        faults=scripted({"sub-19": Fault.UNAVAILABLE}),
+    )
+    sleep = RecordingSleep()
+    async with running_mock_server(config) as server:
+        settings = run_settings(
+            tmp_path / "r.csv",
+            base_url=server.url,
+            concurrency=4,
+            retry=RetryPolicy(max_attempts=4),
+        )
+        summary = await upload_manifest(manifest, settings, sleep=sleep, clock=sleep.clock)
+    report = read_report(tmp_path / "r.csv")
+    line = report["sub-19"]
+    assert (line["status"], line["httpStatus"], line["errorCode"], line["attempts"]) == (
+        "failed",
+        "503",
+        "http_503",
+        "4",
+    )
+    assert summary.rows_by_status[Status.OK] == 19
+    assert summary.stop_reason is None
+    assert summary.api.outage_seconds == 0
 
 
 async def test_concurrency_bounds_requests_in_flight(

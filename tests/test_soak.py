@@ -52,9 +52,10 @@ async def test_soak_every_row_accounted_for(tmp_path: Path, make_image: ImageMak
             lines.append((submission_id, f"img/{number % DISTINCT_IMAGES}.png"))
     manifest = write_csv_manifest(tmp_path / "soak.csv", lines)
 
+    plan = random_faults(FAULT_RATES, seed=20_000)
     config = MockConfig(
         api_key=API_KEY,
-        faults=random_faults(FAULT_RATES, seed=20_000),
+        faults=plan,
         retry_after_seconds=1,
         slow_seconds=1.0,
     )
@@ -74,9 +75,15 @@ async def test_soak_every_row_accounted_for(tmp_path: Path, make_image: ImageMak
     by_submission = {line["submissionId"]: line for line in report}
     lost = rows - len(by_submission)
     assert len(report) == rows == len(by_submission), "exactly one line per row"
+    # This weather is each row's own: no outage, so every attempt but a throttled one is
+    # charged to its row, and no row goes past MAX_ATTEMPTS of those.
+    assert summary.api.outage_seconds == 0
     for submission_id, line in by_submission.items():
         attempts = int(line["attempts"])
-        assert attempts <= MAX_ATTEMPTS
+        throttled = sum(
+            plan(submission_id, attempt) is Fault.THROTTLED for attempt in range(1, attempts + 1)
+        )
+        assert attempts - throttled <= MAX_ATTEMPTS
         if submission_id in invalid:
             assert line["status"] == "invalid"
             assert submission_id not in received.requests_by_submission

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
@@ -69,6 +70,8 @@ class Gateway:
         self._refilled_at = clock()
         self._quota_window: int | None = None
         self._quota_used = 0
+        # Requests refused for the quota, by period (its number since the epoch).
+        self.quota_refusals_by_period: Counter[int] = Counter()
         self._requests = 0
         self._outage_ends: float | None = None
 
@@ -106,6 +109,7 @@ class Gateway:
             self._quota_window = window
             self._quota_used = 0
         if self._quota_used >= quota:
+            self.quota_refusals_by_period[window] += 1
             return False
         self._quota_used += 1
         return True

@@ -93,7 +93,10 @@ class _Handler:
         self.gateway = Gateway(config.gateway, clock=config.clock, wall_clock=config.wall_clock)
 
     async def show_received(self, request: web.Request) -> web.Response:
-        return web.json_response(self.received.as_json())
+        refusals = self.gateway.quota_refusals_by_period
+        return web.json_response(
+            {**self.received.as_json(), "quotaRefusalsByPeriod": dict(sorted(refusals.items()))}
+        )
 
     async def put_image_fast(self, request: web.Request) -> web.StreamResponse:
         """For benchmarks: check the key, read the body, accept; no parsing, no records."""
