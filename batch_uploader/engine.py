@@ -266,7 +266,9 @@ class _Run:
         attempts.last = answer
         attempts.charged += self.gate.record(ticket, answer)
         if refuses_every_row(answer.http_status, answer.error_code):
-            self.control.stop(StopReason.CREDENTIALS_REFUSED)
+            self.control.stop(
+                StopReason.CREDENTIALS_REFUSED, f"HTTP {answer.http_status}: {answer.message}"
+            )
         return answer
 
     def _take_from_budget(self) -> None:

@@ -103,3 +103,18 @@ def test_an_untrusted_certificate_exits_5_and_a_ca_bundle_fixes_it(
     )  # fmt: skip
     assert trusted.returncode == 0, trusted.stderr
     assert statuses(tmp_path / "r.csv") == {"ok": 8}
+
+
+def test_an_ip_not_on_the_allow_list_exits_3_and_says_so(
+    manifest: Path, tmp_path: Path, servers: list[MockServerProcess]
+) -> None:
+    servers.append(MockServerProcess("--ip-denied"))
+    result = run_command(
+        "run", str(manifest), "--base-url", servers[0].url, "--report", str(tmp_path / "r.csv"),
+        cwd=tmp_path, ARGOS_API_KEY=API_KEY,
+    )  # fmt: skip
+    assert result.returncode == 3, result.stderr
+    assert "the API refused this machine's IP address (HTTP 403: User is not authorized" in (
+        result.stderr
+    )
+    assert "project's IP allow-list" in result.stderr

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from batch_uploader.api import GATEWAY_IP_DENIED
 from batch_uploader.results import Status, StopReason
 from batch_uploader.settings import RunSettings
 from batch_uploader.stats import RunSummary
@@ -17,11 +18,7 @@ def stop_message(summary: RunSummary, settings: RunSettings) -> str | None:
     max_failures, max_requests = settings.max_failures, settings.max_requests
     detail = summary.stop_detail or ""
     messages = {
-        StopReason.CREDENTIALS_REFUSED: (
-            "the API refused the credentials (HTTP 403 or invalid_project), so no row can "
-            "succeed: check the API key (ARGOS_API_KEY or --api-key-file), that this "
-            "machine's IP address is on the project's allow-list, and that the project is active"
-        ),
+        StopReason.CREDENTIALS_REFUSED: _refusal_message(detail),
         StopReason.MAX_FAILURES: f"{max_failures} rows failed (--max-failures {max_failures})",
         StopReason.MAX_REQUESTS: (
             f"the budget of {max_requests} requests is spent (--max-requests {max_requests})"
@@ -47,6 +44,20 @@ def stop_message(summary: RunSummary, settings: RunSettings) -> str | None:
         ),
     }
     return messages[reason]
+
+
+def _refusal_message(detail: str) -> str:
+    if GATEWAY_IP_DENIED in detail:
+        return (
+            f"the API refused this machine's IP address ({detail}), so no row can succeed: "
+            "add the address this machine (or its egress proxy) reaches the API from to the "
+            "project's IP allow-list"
+        )
+    return (
+        f"the API refused the credentials ({detail or 'HTTP 403 or invalid_project'}), so no "
+        "row can succeed: check the API key (ARGOS_API_KEY or --api-key-file), that this "
+        "machine's IP address is on the project's allow-list, and that the project is active"
+    )
 
 
 def _until_midnight_utc() -> str:
