@@ -9,6 +9,7 @@ gets a `cancelled` line, so the report always holds one line per row in scope.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterator
@@ -21,7 +22,12 @@ from typing import Protocol
 from batch_uploader.api import refuses_every_row, undocumented_id_type
 from batch_uploader.client import Answer, ArgosClient, open_session
 from batch_uploader.control import RunControl
-from batch_uploader.errors import InvalidRowError, ReportWriteError, RunStoppedError
+from batch_uploader.errors import (
+    InvalidRowError,
+    ReportWriteError,
+    RunStoppedError,
+    SettingError,
+)
 from batch_uploader.events import NullObserver, RetryEvent, RunObserver, SkipReason
 from batch_uploader.gate import ApiGate
 from batch_uploader.manifest import ManifestRow, open_manifest
@@ -80,8 +86,8 @@ async def upload_manifest(
                 api_key=settings.api_key,
                 timeout=settings.timeout,
             )
-        report = open_report(report_path, _report_mode(settings))
-        stack.enter_context(report.writer)
+        _refuse_report_on_manifest(report_path, manifest_path)
+        report = stack.enter_context(open_report(report_path, _report_mode(settings)))
         run = _Run(
             settings=settings,
             manifest_dir=manifest_path.parent,
@@ -100,6 +106,17 @@ async def upload_manifest(
         stop_reason=control.reason,
         stop_detail=control.detail,
     )
+
+
+def _refuse_report_on_manifest(report_path: Path, manifest_path: Path) -> None:
+    """Writing the report over the manifest would destroy it and feed the run its own lines."""
+    same = report_path.resolve() == manifest_path.resolve()
+    with contextlib.suppress(OSError):
+        same = same or report_path.samefile(manifest_path)
+    if same:
+        raise SettingError(
+            "report_path", report_path, "is the manifest itself; name another file for the report"
+        )
 
 
 def _report_mode(settings: RunSettings) -> ReportMode:

@@ -68,6 +68,18 @@ class ReportExistsError(ConfigurationError):
         )
 
 
+class ReportInUseError(ConfigurationError):
+    """Another run holds the report: two runs on one report would upload rows twice."""
+
+    def __init__(self, path: Path, holder: str) -> None:
+        self.path = path
+        self.holder = holder
+        super().__init__(
+            f"report {path} is in use by {holder or 'another run'}; wait for that run to end, "
+            "or stop it, before starting another on the same report"
+        )
+
+
 class ReportWriteError(BatchUploaderError):
     """The report cannot be written (disk full, file too large): the run stops at once.
 

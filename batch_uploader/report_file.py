@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import stat
 from array import array
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ from typing import IO
 
 from batch_uploader.errors import ConfigurationError, ReportExistsError
 from batch_uploader.report import ReportWriter, is_jsonl, read_records
+from batch_uploader.report_lock import ReportLock
 from batch_uploader.sharding import submission_hash
 
 logger = logging.getLogger(__name__)
@@ -62,14 +64,51 @@ class EarlierOkRows:
 
 @dataclass(frozen=True, slots=True)
 class OpenReport:
-    """A report ready for this run's lines, and the rows it already holds as `ok`."""
+    """A report ready for this run's lines, the rows it already holds as `ok`, and the lock
+    that keeps every other run off it until `close`."""
 
     writer: ReportWriter
     earlier_ok: EarlierOkRows
+    lock: ReportLock
+
+    def close(self) -> None:
+        try:
+            self.writer.close()
+        finally:
+            self.lock.release()
+
+    def __enter__(self) -> OpenReport:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
 
 
 def open_report(path: Path, mode: ReportMode) -> OpenReport:
-    """Open the report at `path` for a run, created with mode 0600 whatever `mode` is."""
+    """Lock the report at `path` for a run and open it; created with mode 0600 whatever
+    `mode` is. Raises `ReportInUseError` when another run holds it."""
+    _refuse_what_is_not_a_file(path)
+    lock = ReportLock(path)
+    try:
+        writer, earlier = _open_locked(path, mode)
+    except BaseException:
+        lock.release()
+        raise
+    return OpenReport(writer, earlier, lock)
+
+
+def _refuse_what_is_not_a_file(path: Path) -> None:
+    try:
+        status = path.stat()
+    except FileNotFoundError:
+        return
+    except OSError as error:
+        raise ConfigurationError(f"cannot use report {path}: {error.strerror}") from None
+    if not stat.S_ISREG(status.st_mode):
+        raise ConfigurationError(f"report {path} is not a regular file; name a file for the report")
+
+
+def _open_locked(path: Path, mode: ReportMode) -> tuple[ReportWriter, EarlierOkRows]:
     if mode is ReportMode.RESUME:
         if path.exists():
             return _resume(path)
@@ -78,12 +117,10 @@ def open_report(path: Path, mode: ReportMode) -> OpenReport:
         fd = _open_private(path, os.O_TRUNC if mode is ReportMode.OVERWRITE else os.O_EXCL)
     except FileExistsError:
         raise ReportExistsError(path) from None
-    return OpenReport(
-        ReportWriter(_text_file(fd), path=path, jsonl=is_jsonl(path)), EarlierOkRows()
-    )
+    return ReportWriter(_text_file(fd), path=path, jsonl=is_jsonl(path)), EarlierOkRows()
 
 
-def _resume(path: Path) -> OpenReport:
+def _resume(path: Path) -> tuple[ReportWriter, EarlierOkRows]:
     earlier = EarlierOkRows()
     jsonl = is_jsonl(path)
     temporary = path.with_name(f".{path.name}.resume")
@@ -101,7 +138,7 @@ def _resume(path: Path) -> OpenReport:
     writer = ReportWriter(
         _text_file(_open_private(path, os.O_APPEND)), path=path, jsonl=jsonl, header=False
     )
-    return OpenReport(writer, earlier)
+    return writer, earlier
 
 
 def _add(earlier: EarlierOkRows, record: Mapping[str, object]) -> bool:

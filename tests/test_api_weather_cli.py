@@ -1,5 +1,6 @@
-"""The command as an operator meets a spent quota, an outage, and an untrusted certificate:
-exit codes 4 and 5, messages that say what to do, and a resume command that works."""
+"""The command as an operator meets a spent quota, an outage, an untrusted certificate, an
+IP deny, and a second run on the same report: exit codes 2 to 5, messages that say what to
+do, and a resume command that works."""
 
 from __future__ import annotations
 
@@ -12,7 +13,14 @@ from pathlib import Path
 
 import pytest
 
-from .processes import EXAMPLE, MockServerProcess, run_command
+from .processes import (
+    EXAMPLE,
+    MockServerProcess,
+    report_lines,
+    run_command,
+    start_command,
+    wait_until,
+)
 from .support import ADMIN_SELFIE_COLUMNS, API_KEY, write_csv_manifest
 from .tls import make_certificates
 
@@ -118,3 +126,47 @@ def test_an_ip_not_on_the_allow_list_exits_3_and_says_so(
         result.stderr
     )
     assert "project's IP allow-list" in result.stderr
+
+
+def test_two_runs_at_once_on_one_report_the_second_exits_2_and_nothing_goes_twice(
+    tmp_path: Path, servers: list[MockServerProcess]
+) -> None:
+    servers.append(MockServerProcess("--latency-ms", "20"))
+    rows = ((f"sub-{n:03d}", "ops@example.com", str(SELFIE)) for n in range(300))
+    manifest = write_csv_manifest(tmp_path / "big.csv", rows, columns=ADMIN_SELFIE_COLUMNS)
+    report = tmp_path / "r.csv"
+    command = ["run", str(manifest), "--base-url", servers[0].url, "--report", str(report)]
+    first = start_command(
+        *command, "--concurrency", "2", "--resume", cwd=tmp_path, ARGOS_API_KEY=API_KEY
+    )
+    wait_until(lambda: len(report_lines(report)) > 5)
+    second = run_command(*command, "--resume", cwd=tmp_path, ARGOS_API_KEY=API_KEY)
+    assert second.returncode == 2, second.stderr
+    assert f"report {report} is in use by process {first.pid} on " in second.stderr
+    _, stderr = first.communicate(timeout=60)
+    assert first.returncode == 0, stderr
+    assert statuses(report) == {"ok": 300}
+    assert set(servers[0].requests_by_submission().values()) == {1}
+
+
+def test_a_report_that_is_the_manifest_or_the_key_file_exits_2(
+    manifest: Path, tmp_path: Path
+) -> None:
+    before = manifest.read_bytes()
+    on_manifest = run_command(
+        "run", str(manifest), "--report", str(manifest), "--overwrite", cwd=tmp_path,
+        ARGOS_API_KEY=API_KEY,
+    )  # fmt: skip
+    assert on_manifest.returncode == 2
+    assert "--report" in on_manifest.stderr
+    assert "is the manifest itself" in on_manifest.stderr
+    assert manifest.read_bytes() == before
+    key_file = tmp_path / "key.txt"
+    key_file.write_text(API_KEY + "\n")
+    on_key = run_command(
+        "run", str(manifest), "--api-key-file", str(key_file), "--report", str(key_file),
+        "--overwrite", cwd=tmp_path,
+    )  # fmt: skip
+    assert on_key.returncode == 2
+    assert "is the API key file" in on_key.stderr
+    assert key_file.read_text() == API_KEY + "\n"

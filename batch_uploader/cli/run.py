@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import shlex
 import sys
@@ -24,6 +25,8 @@ from batch_uploader.cli.progress import Progress
 from batch_uploader.cli.runtime import run_with_signals_and_progress
 from batch_uploader.cli.summary import stop_message, summary_fields, summary_text
 from batch_uploader.engine import upload_manifest
+from batch_uploader.errors import ConfigurationError
+from batch_uploader.report import default_report_path
 from batch_uploader.settings import QuotaPolicy, RetryPolicy, RowRules, RunSettings
 from batch_uploader.sharding import Shard
 
@@ -199,6 +202,7 @@ def run(
         max_outage=max_outage,
         ca_bundle=ca_bundle,
     )
+    _refuse_report_on_key_file(settings.report_path or default_report_path(manifest), api_key_file)
     progress = Progress.for_stream(sys.stderr, quiet=quiet, plain=log_format == "json")
     summary = run_with_signals_and_progress(
         manifest,
@@ -215,6 +219,18 @@ def run(
     else:
         click.echo(summary_text(summary, stop=stop, resume_command=resume_command), err=True)
     raise click.exceptions.Exit(exit_code(summary))
+
+
+def _refuse_report_on_key_file(report: Path, api_key_file: Path | None) -> None:
+    if api_key_file is None:
+        return
+    same = report.resolve() == api_key_file.resolve()
+    with contextlib.suppress(OSError):
+        same = same or report.samefile(api_key_file)
+    if same:
+        raise ConfigurationError(
+            f"--report {report} is the API key file; name another file for the report"
+        )
 
 
 def _resume_command(ctx: click.Context, report_path: Path) -> str:
