@@ -3,13 +3,14 @@ message and exit code 2."""
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 import click
 
 from batch_uploader.cli.demo import demo
-from batch_uploader.cli.exit_codes import EXIT_CONFIGURATION
-from batch_uploader.cli.output import configure_logging
+from batch_uploader.cli.exit_codes import EXIT_CONFIGURATION, EXIT_INTERRUPTED
+from batch_uploader.cli.output import configure_logging, json_requested, log_error
 from batch_uploader.cli.run import run
 from batch_uploader.cli.validate import validate
 from batch_uploader.errors import (
@@ -26,7 +27,7 @@ class _Commands(click.Group):
         try:
             return super().invoke(ctx)
         except BatchUploaderError as error:
-            click.echo(f"batch-uploader: error: {self.describe(error)}", err=True)
+            log_error(self.describe(error), exit_code=EXIT_CONFIGURATION)
             ctx.exit(EXIT_CONFIGURATION)
 
     def describe(self, error: BatchUploaderError) -> str:
@@ -67,4 +68,20 @@ for command in (run, validate, demo, mock_server):
 
 def main() -> None:
     """Console-script entry point."""
-    cli(prog_name="batch-uploader")
+    args = sys.argv[1:]
+    if not json_requested(args):
+        cli(prog_name="batch-uploader")
+        return
+    # With JSON logs, even a mistake in the options is a JSON line: click prints its own
+    # usage errors as text, so they are caught here instead.
+    try:
+        code = cli.main(args=args, prog_name="batch-uploader", standalone_mode=False)
+    except click.ClickException as error:
+        configure_logging("json")
+        log_error(error.format_message(), exit_code=error.exit_code)
+        code = error.exit_code
+    except click.Abort:
+        configure_logging("json")
+        log_error("aborted", exit_code=EXIT_INTERRUPTED)
+        code = EXIT_INTERRUPTED
+    sys.exit(code if isinstance(code, int) else 0)

@@ -46,6 +46,28 @@ def configure_logging(log_format: str = "text") -> None:
     logger.propagate = False
 
 
+def logging_as_json() -> bool:
+    """Whether the package's log lines are JSON (`--log-format json`)."""
+    return any(isinstance(handler.formatter, JsonLogFormatter) for handler in logger.handlers)
+
+
+def json_requested(args: list[str]) -> bool:
+    """Whether a command line asks for JSON logs, read before click parses it: an error in
+    the options themselves must be JSON too."""
+    return any(
+        word == "--log-format=json" or (word == "--log-format" and following == "json")
+        for word, following in zip(args, [*args[1:], ""], strict=True)
+    )
+
+
+def log_error(message: str, *, exit_code: int) -> None:
+    """An error that ends the command: a JSON line with --log-format json, else plain text."""
+    if logging_as_json():
+        logger.error("%s", message, extra={"fields": {"event": "error", "exitCode": exit_code}})
+    else:
+        print(f"batch-uploader: error: {message}", file=sys.stderr)
+
+
 class LoggingObserver(RunObserver):
     """Logs failed and invalid rows as warnings and each retry as information."""
 
