@@ -16,9 +16,18 @@ from batch_uploader.api import (
     RETRYABLE_STATUSES,
     refuses_every_row,
 )
-from batch_uploader.client import DNS_ERROR, NETWORK_ERROR, TIMEOUT, TLS_ERROR, Answer
+from batch_uploader.client import (
+    DNS_ERROR,
+    NETWORK_ERROR,
+    PROXY_ERROR,
+    TIMEOUT,
+    TLS_ERROR,
+    Answer,
+)
 
 THROTTLED_STATUS = 429
+# A proxy that wants credentials it was not given (or refuses them): nothing gets through.
+PROXY_AUTHENTICATION_REQUIRED = 407
 
 
 class AnswerKind(Enum):
@@ -31,7 +40,7 @@ class AnswerKind(Enum):
     THROTTLED = "throttled"  # 429 Too Many Requests: send slower
     QUOTA_SPENT = "quota_spent"  # 429 Limit Exceeded: nothing succeeds until the quota resets
     UNAVAILABLE = "unavailable"  # 5xx, a dropped connection, a timeout: maybe an outage
-    UNREACHABLE = "unreachable"  # a certificate that does not verify, a name that does not resolve
+    UNREACHABLE = "unreachable"  # a certificate, a name, or a proxy that lets nothing through
 
     @property
     def retryable(self) -> bool:
@@ -59,6 +68,7 @@ _NO_ANSWER_CODES = {
     TIMEOUT: AnswerKind.UNAVAILABLE,
     TLS_ERROR: AnswerKind.UNREACHABLE,
     DNS_ERROR: AnswerKind.UNREACHABLE,
+    PROXY_ERROR: AnswerKind.UNREACHABLE,
 }
 
 
@@ -78,6 +88,13 @@ def _kind_of_refusal(answer: Answer) -> AnswerKind:
         return AnswerKind.ROW_RETRYABLE
     if answer.error_code in FINAL_ERROR_CODES:
         return AnswerKind.ROW_REFUSED
+    return _kind_of_status(answer)
+
+
+def _kind_of_status(answer: Answer) -> AnswerKind:
+    """An answer without an errorCode of the API's own: the gateway's, or a proxy's."""
+    if answer.http_status == PROXY_AUTHENTICATION_REQUIRED:
+        return AnswerKind.UNREACHABLE
     if answer.http_status == THROTTLED_STATUS:
         quota_spent = answer.message == GATEWAY_QUOTA_SPENT
         return AnswerKind.QUOTA_SPENT if quota_spent else AnswerKind.THROTTLED

@@ -33,6 +33,7 @@ NETWORK_ERROR = "network_error"
 TIMEOUT = "timeout"
 TLS_ERROR = "tls_error"
 DNS_ERROR = "dns_error"
+PROXY_ERROR = "proxy_error"
 FILE_CHANGED = "file_changed"
 
 
@@ -87,6 +88,8 @@ def open_session(
         connector=connector,
         headers={"User-Agent": USER_AGENT},
         raise_for_status=False,
+        # The proxy is chosen once, by `proxies.proxy_for`, and given to each request.
+        trust_env=False,
     )
     # aiohttp silently resends an idempotent request once when a kept-alive connection drops.
     # Every HTTP request must be one counted attempt (--max-attempts, quotas), and our own
@@ -106,9 +109,11 @@ class ArgosClient:
         base_url: str,
         api_key: str,
         timeout: float,
+        proxy: str | None = None,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._session = session
+        self._proxy = proxy
         self._url = base_url.rstrip("/") + ENDPOINT
         self._headers = {API_KEY_HEADER: api_key}
         self._timeout = aiohttp.ClientTimeout(total=timeout)
@@ -120,40 +125,40 @@ class ArgosClient:
         request_body = form_body(fields)
         try:
             async with self._session.put(
-                self._url, data=request_body, headers=self._headers, timeout=self._timeout
+                self._url,
+                data=request_body,
+                headers=self._headers,
+                timeout=self._timeout,
+                proxy=self._proxy,
             ) as response:
                 answer_body = await _read_at_most(response, MAX_ANSWER_BYTES)
                 return self._answer(response, answer_body)
-        except TimeoutError:
-            return Answer(
-                http_status=None,
-                error_code=TIMEOUT,
-                message=f"no answer within {self._timeout_seconds:g} s (--timeout)",
-            )
-        except aiohttp.ClientConnectorCertificateError as error:
+        except (TimeoutError, aiohttp.ClientError) as error:
+            return self._no_answer(error)
+
+    def _no_answer(self, error: TimeoutError | aiohttp.ClientError) -> Answer:
+        """Why an attempt got no answer, as an errorCode and a message naming host and cause."""
+        if isinstance(error, TimeoutError):
+            code, message = TIMEOUT, f"no answer within {self._timeout_seconds:g} s (--timeout)"
+        elif isinstance(error, aiohttp.ClientConnectorCertificateError):
             cause = error.certificate_error
             reason = getattr(cause, "verify_message", "") or str(cause)
-            return Answer(
-                http_status=None,
-                error_code=TLS_ERROR,
-                message=f"the TLS certificate of {error.host} does not verify: {reason}",
+            code, message = (
+                TLS_ERROR,
+                f"the TLS certificate of {error.host} does not verify: {reason}",
             )
-        except aiohttp.ClientConnectorDNSError as error:
+        elif isinstance(error, aiohttp.ClientConnectorDNSError):
             reason = error.os_error.strerror or str(error.os_error)
-            return Answer(
-                http_status=None,
-                error_code=DNS_ERROR,
-                message=f"the host name {error.host} does not resolve: {reason}",
-            )
-        except aiohttp.ClientError as error:
-            changed = _image_change_behind(error)
-            if changed is not None:
-                return Answer(http_status=None, error_code=FILE_CHANGED, message=str(changed))
-            return Answer(
-                http_status=None,
-                error_code=NETWORK_ERROR,
-                message=f"connection failed before an answer ({type(error).__name__})",
-            )
+            code = DNS_ERROR
+            message = f"the host name {error.host} does not resolve: {reason}"
+        elif isinstance(error, aiohttp.ClientHttpProxyError):
+            code, message = PROXY_ERROR, f"the proxy answered {error.status} {error.message}"
+        elif (changed := _image_change_behind(error)) is not None:
+            code, message = FILE_CHANGED, str(changed)
+        else:
+            code = NETWORK_ERROR
+            message = f"connection failed before an answer ({type(error).__name__})"
+        return Answer(http_status=None, error_code=code, message=message.strip())
 
     def _retry_after(self, header: str | None) -> float | None:
         return None if header is None else parse_retry_after(header, self._now())

@@ -33,6 +33,7 @@ from batch_uploader.gate import ApiGate
 from batch_uploader.manifest import ManifestRow, open_manifest
 from batch_uploader.multipart import FormFields
 from batch_uploader.prepare import load_row, plan_row
+from batch_uploader.proxies import proxy_for
 from batch_uploader.report import ReportWriter, default_report_path
 from batch_uploader.report_file import EarlierOkRows, ReportMode, open_report
 from batch_uploader.results import RowResult, Status, StopReason
@@ -85,6 +86,7 @@ async def upload_manifest(
                 base_url=settings.base_url,
                 api_key=settings.api_key,
                 timeout=settings.timeout,
+                proxy=proxy_for(settings.base_url, settings.proxy),
             )
         _refuse_report_on_manifest(report_path, manifest_path)
         report = stack.enter_context(open_report(report_path, _report_mode(settings)))

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from batch_uploader.answers import AnswerKind, classify
-from batch_uploader.client import TLS_ERROR, Answer
+from batch_uploader.client import DNS_ERROR, TLS_ERROR, Answer
 from batch_uploader.control import RunControl
 from batch_uploader.errors import RunStoppedError
 from batch_uploader.events import ApiCondition, ApiState, RunObserver
@@ -137,8 +137,7 @@ class ApiGate:
         if answer.retry_after is not None and kind in _MAY_ASK_TO_WAIT:
             self._pause(now, answer.retry_after)
         if kind is AnswerKind.UNREACHABLE:
-            tls = answer.error_code == TLS_ERROR
-            reason = StopReason.TLS_NOT_TRUSTED if tls else StopReason.NAME_NOT_RESOLVED
+            reason = _UNREACHABLE_REASONS.get(answer.error_code, StopReason.PROXY_REFUSED)
             self._control.stop(reason, answer.message)
             return False
         if kind is AnswerKind.QUOTA_SPENT:
@@ -306,5 +305,9 @@ class ApiGate:
                         await wait
 
 
+_UNREACHABLE_REASONS = {
+    TLS_ERROR: StopReason.TLS_NOT_TRUSTED,
+    DNS_ERROR: StopReason.NAME_NOT_RESOLVED,
+}
 # Retry-After comes with 429 and 503 (RFC 9110); elsewhere it is ignored.
 _MAY_ASK_TO_WAIT = frozenset({AnswerKind.THROTTLED, AnswerKind.QUOTA_SPENT, AnswerKind.UNAVAILABLE})

@@ -26,6 +26,7 @@ class StopReason(StrEnum):
     API_UNAVAILABLE = "api_unavailable"  # no answer from the API for max_outage seconds
     TLS_NOT_TRUSTED = "tls_not_trusted"  # the server's certificate does not verify
     NAME_NOT_RESOLVED = "name_not_resolved"  # the API's host name does not resolve
+    PROXY_REFUSED = "proxy_refused"  # the proxy lets nothing through (407, or CONNECT refused)
     INTERRUPTED = "interrupted"  # SIGINT
     TERMINATED = "terminated"  # SIGTERM
 

@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 from batch_uploader.api import DEFAULT_BASE_URL, GATEWAY_LIMIT_BYTES
 from batch_uploader.errors import ConflictingSettingsError, InsecureBaseUrlError, SettingError
 from batch_uploader.hosts import is_loopback
+from batch_uploader.proxies import PROXY_SCHEMES, redacted
 from batch_uploader.sharding import Shard
 
 
@@ -79,6 +80,7 @@ class RunSettings:
     quota_probe_interval: float = 600.0
     max_outage: float = 600.0
     ca_bundle: Path | None = None
+    proxy: str | None = field(default=None, repr=False)  # may hold credentials
 
     def __post_init__(self) -> None:
         if not self.api_key.strip():
@@ -103,9 +105,20 @@ class RunSettings:
             )
         if self.max_outage <= 0:
             raise SettingError("max_outage", self.max_outage, "must be a positive number")
+        if self.proxy is not None:
+            check_proxy(self.proxy)
         if self.ca_bundle is not None and not self.ca_bundle.is_file():
             raise SettingError("ca_bundle", self.ca_bundle, "is not a readable file")
         check_base_url(self.base_url)
+
+
+def check_proxy(proxy: str) -> None:
+    """Refuse a proxy URL that names no host or an odd scheme; never show its password."""
+    parts = urlsplit(proxy)
+    if parts.scheme not in PROXY_SCHEMES or not parts.hostname:
+        raise SettingError(
+            "proxy", redacted(proxy), "must be http://HOST:PORT or https://HOST:PORT"
+        )
 
 
 def check_base_url(base_url: str) -> None:

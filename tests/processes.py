@@ -21,7 +21,12 @@ SCRIPT = Path(sys.executable).parent / "batch-uploader"
 
 
 def command_env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ARGOS_")}
+    """The environment for a child command: no ARGOS_ settings and no proxy but `extra`'s."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("ARGOS_") and not k.lower().endswith("_proxy")
+    }
     env.update(extra)
     return env
 

@@ -38,6 +38,8 @@ from batch_uploader.answers import AnswerKind, classify
         (Answer(http_status=None, error_code="tls_error"), AnswerKind.UNREACHABLE),
         (Answer(http_status=None, error_code="dns_error"), AnswerKind.UNREACHABLE),
         (Answer(http_status=None, error_code="file_changed"), AnswerKind.ROW_REFUSED),
+        (Answer(http_status=None, error_code="proxy_error"), AnswerKind.UNREACHABLE),
+        (Answer(http_status=407, error_code="http_407"), AnswerKind.UNREACHABLE),
     ],
 )
 def test_each_answer_has_one_kind(answer: Answer, kind: AnswerKind) -> None:

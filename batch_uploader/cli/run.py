@@ -26,6 +26,7 @@ from batch_uploader.cli.runtime import run_with_signals_and_progress
 from batch_uploader.cli.summary import stop_message, summary_fields, summary_text
 from batch_uploader.engine import upload_manifest
 from batch_uploader.errors import ConfigurationError
+from batch_uploader.proxies import redacted
 from batch_uploader.report import default_report_path
 from batch_uploader.settings import QuotaPolicy, RetryPolicy, RowRules, RunSettings
 from batch_uploader.sharding import Shard
@@ -135,6 +136,12 @@ logger = logging.getLogger("batch_uploader")
     help="Stop (exit 5) when the API has not answered for S seconds; also caps Retry-After.",
 )
 @click.option(
+    "--proxy",
+    metavar="URL",
+    help="Send requests through this proxy (http://[user:password@]host:port); NO_PROXY "
+    "still applies. Without it, HTTPS_PROXY / HTTP_PROXY are used.",
+)
+@click.option(
     "--ca-bundle",
     type=click.Path(dir_okay=False, exists=True, path_type=Path),
     help="Also trust the certificate authorities in this PEM file (a TLS-inspecting proxy).",
@@ -170,6 +177,7 @@ def run(
     on_quota: str,
     quota_probe_interval: float,
     max_outage: float,
+    proxy: str | None,
     ca_bundle: Path | None,
     quiet: bool,
     log_format: str,
@@ -201,6 +209,7 @@ def run(
         quota_probe_interval=quota_probe_interval,
         max_outage=max_outage,
         ca_bundle=ca_bundle,
+        proxy=proxy,
     )
     _refuse_report_on_key_file(settings.report_path or default_report_path(manifest), api_key_file)
     progress = Progress.for_stream(sys.stderr, quiet=quiet, plain=log_format == "json")
@@ -246,6 +255,8 @@ def _resume_command(ctx: click.Context, report_path: Path) -> str:
             continue
         value = ctx.params[name]
         text = f"{value:g}" if isinstance(value, float) else str(value)
+        if name == "proxy":
+            text = redacted(text)  # the password stays out of the output; type it again
         words += [param.opts[0]] if param.is_flag else [param.opts[0], text]
     words += ["--report", str(report_path), "--resume"]
     return shlex.join(words)

@@ -38,6 +38,10 @@ def stop_message(summary: RunSummary, settings: RunSettings) -> str | None:
             f"{detail}. Nothing can be sent safely. If a proxy inspects TLS, pass its CA "
             "certificate with --ca-bundle (or SSL_CERT_FILE); otherwise check --base-url"
         ),
+        StopReason.PROXY_REFUSED: (
+            f"{detail}. Check the proxy's address and credentials (--proxy, HTTPS_PROXY), and "
+            "that it lets this machine reach the API's host"
+        ),
         StopReason.NAME_NOT_RESOLVED: (
             f"{detail}. Check the host in --base-url and this machine's DNS; if the API is "
             "reached through a proxy, set HTTPS_PROXY"
