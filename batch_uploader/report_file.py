@@ -168,4 +168,6 @@ def _open_private(path: Path, mode_flag: int) -> int:
 
 
 def _text_file(fd: int) -> IO[str]:
-    return os.fdopen(fd, "w", encoding="utf-8", newline="")
+    # A folder name that is not UTF-8 reaches row messages as lone surrogates; they are
+    # written as \udcXX escapes, so that the report stays UTF-8 and the run goes on.
+    return os.fdopen(fd, "w", encoding="utf-8", errors="backslashreplace", newline="")

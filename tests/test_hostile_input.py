@@ -12,7 +12,7 @@ from aiohttp import web
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from batch_uploader import ManifestRow
+from batch_uploader import ManifestRow, Status, upload_manifest
 from batch_uploader.client import open_session
 from batch_uploader.errors import InvalidRowError, ManifestError
 from batch_uploader.manifest import open_manifest, read_csv_manifest, read_yaml_manifest
@@ -20,7 +20,8 @@ from batch_uploader.prepare import load_row, plan_row
 from batch_uploader.settings import RowRules
 
 from .client_harness import answer_from
-from .support import ImageMaker
+from .fakes import FakeClient, VirtualClock
+from .support import ImageMaker, run_settings, write_csv_manifest
 
 WriteManifest = Callable[[str, str], Path]
 RULES = RowRules(admin="a@x.io")
@@ -204,3 +205,23 @@ async def test_json_with_a_wrong_content_type_is_still_read() -> None:
     async with open_session(concurrency=1) as session:
         answer = await answer_from(session, mislabelled)
     assert answer.error_code == "invalid_admin"
+
+
+@pytest.fixture
+def manifest_in_a_latin1_folder(tmp_path: Path) -> Path:
+    folder = Path(os.fsdecode(bytes(tmp_path) + b"/caf\xe9"))
+    folder.mkdir()
+    return write_csv_manifest(folder / "m.csv", [("s1", "missing.png"), ("s2", "gone.png")])
+
+
+async def test_a_folder_name_that_is_not_utf8_cannot_crash_the_report(
+    tmp_path: Path, manifest_in_a_latin1_folder: Path
+) -> None:
+    manifest = manifest_in_a_latin1_folder
+    for report in (tmp_path / "r.csv", tmp_path / "r.jsonl"):
+        summary = await upload_manifest(
+            manifest, run_settings(report), client=FakeClient(VirtualClock())
+        )
+        assert summary.rows_by_status[Status.INVALID] == 2
+        text = report.read_text(encoding="utf-8")
+        assert "caf\\udce9/missing.png does not exist" in text
