@@ -30,7 +30,7 @@ from batch_uploader.errors import (
 )
 from batch_uploader.events import NullObserver, RetryEvent, RunObserver, SkipReason
 from batch_uploader.gate import ApiGate
-from batch_uploader.manifest import ManifestRow, open_manifest
+from batch_uploader.manifest import ManifestRow, ReadingTally, open_manifest
 from batch_uploader.multipart import FormFields
 from batch_uploader.prepare import load_row, plan_row
 from batch_uploader.proxies import proxy_for
@@ -76,7 +76,8 @@ async def upload_manifest(
     control = control or RunControl()
     started = clock()
     async with AsyncExitStack() as stack:
-        rows = stack.enter_context(open_manifest(manifest_path))
+        tally = ReadingTally()
+        rows = stack.enter_context(open_manifest(manifest_path, tally))
         if client is None:
             session = await stack.enter_async_context(
                 open_session(concurrency=settings.concurrency, ca_bundle=settings.ca_bundle)
@@ -107,6 +108,7 @@ async def upload_manifest(
         report_path=report_path,
         stop_reason=control.reason,
         stop_detail=control.detail,
+        blank_rows=tally.blank_rows,
     )
 
 

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 CSV_SUFFIXES = frozenset({".csv"})
 YAML_SUFFIXES = frozenset({".yaml", ".yml"})
 YAML_NULL_TAG = "tag:yaml.org,2002:null"
+OTHER_SEPARATORS = {";": "semicolons", "\t": "tabs", "|": "vertical bars"}
 # surrogateescape turns bytes that are not UTF-8 into lone surrogates; NUL never belongs in text.
 BAD_CHARACTERS = re.compile("[\x00\udc80-\udcff]")
 KNOWN_NAMES_HINT = (
@@ -65,8 +66,15 @@ class ManifestRow:
         return tuple(name for name in IMAGE_FIELDS if name in self.values)
 
 
+@dataclass
+class ReadingTally:
+    """What reading a manifest passed over: rows with no value at all (Excel leaves them)."""
+
+    blank_rows: int = 0
+
+
 @contextmanager
-def open_manifest(path: Path) -> Iterator[Iterator[ManifestRow]]:
+def open_manifest(path: Path, tally: ReadingTally | None = None) -> Iterator[Iterator[ManifestRow]]:
     """Open a manifest by its suffix and yield its rows lazily."""
     suffix = path.suffix.lower()
     if suffix not in CSV_SUFFIXES | YAML_SUFFIXES:
@@ -74,17 +82,30 @@ def open_manifest(path: Path) -> Iterator[Iterator[ManifestRow]]:
             path, None, "is not a manifest: name it .csv, .yaml or .yml to say which format it is"
         )
     try:
-        file = path.open(encoding="utf-8-sig", errors="surrogateescape", newline="")
+        file = path.open(encoding=_encoding(path), errors="surrogateescape", newline="")
     except OSError as error:
         raise ManifestError(path, None, f"cannot be opened: {error.strerror}") from None
     with file:
         if suffix in CSV_SUFFIXES:
-            yield read_csv_manifest(file, source=path)
+            yield read_csv_manifest(file, source=path, tally=tally)
         else:
             yield read_yaml_manifest(file, source=path)
 
 
-def read_csv_manifest(file: TextIO, *, source: Path) -> Iterator[ManifestRow]:
+def _encoding(path: Path) -> str:
+    """UTF-16 when the file starts with its byte-order mark (Excel's "Unicode text"), else
+    UTF-8 (a BOM is fine). Bytes that are not UTF-8 spoil only their rows (`_build_row`)."""
+    try:
+        with path.open("rb") as raw:
+            head = raw.read(2)
+    except OSError as error:
+        raise ManifestError(path, None, f"cannot be opened: {error.strerror}") from None
+    return "utf-16" if head in {b"\xff\xfe", b"\xfe\xff"} else "utf-8-sig"
+
+
+def read_csv_manifest(
+    file: TextIO, *, source: Path, tally: ReadingTally | None = None
+) -> Iterator[ManifestRow]:
     """Check the CSV header now; return an iterator that reads data rows one at a time."""
     reader = csv.reader(file)
     try:
@@ -93,8 +114,27 @@ def read_csv_manifest(file: TextIO, *, source: Path) -> Iterator[ManifestRow]:
         raise ManifestError(source, 1, "is empty: a header row is required") from None
     except csv.Error as error:
         raise ManifestError(source, reader.line_num, f"header row is not CSV: {error}") from None
+    _refuse_other_separators(header, source)
+    width = len(header)
+    # Spreadsheets leave a trailing empty header cell (a trailing comma): harmless.
+    while len(header) > 1 and not header[-1].strip():
+        header.pop()
     columns = _csv_columns(header, source)
-    return _csv_rows(reader, columns)
+    return _csv_rows(reader, columns, width, tally or ReadingTally())
+
+
+def _refuse_other_separators(header: list[str], source: Path) -> None:
+    if len(header) != 1:
+        return
+    for separator, name in OTHER_SEPARATORS.items():
+        names = [canonical_field(part.strip()) for part in header[0].split(separator)]
+        if SUBMISSION_ID in names:
+            raise ManifestError(
+                source,
+                1,
+                f'is separated by {name}, not commas: in Excel, save it as "CSV UTF-8 (Comma '
+                'delimited)"; elsewhere, export it with a comma as the separator',
+            )
 
 
 def _csv_columns(header: list[str], source: Path) -> list[str]:
@@ -116,7 +156,9 @@ def _csv_columns(header: list[str], source: Path) -> list[str]:
     return columns
 
 
-def _csv_rows(reader: CsvReader, columns: list[str]) -> Iterator[ManifestRow]:
+def _csv_rows(
+    reader: CsvReader, columns: list[str], width: int, tally: ReadingTally
+) -> Iterator[ManifestRow]:
     row_number = 0
     while True:
         start_line = reader.line_num + 1
@@ -130,15 +172,18 @@ def _csv_rows(reader: CsvReader, columns: list[str]) -> Iterator[ManifestRow]:
             continue
         if not cells:
             continue
+        if not any(cell.strip() for cell in cells):
+            tally.blank_rows += 1
+            continue
         row_number += 1
-        if len(cells) != len(columns):
+        if len(cells) not in {len(columns), width} or any(c.strip() for c in cells[len(columns) :]):
             message = (
                 f"line {start_line} has {len(cells)} cells but the header has {len(columns)}; "
                 "check for a missing or extra comma"
             )
             yield _malformed(row_number, start_line, message)
             continue
-        values = {name: cell.strip() for name, cell in zip(columns, cells, strict=True)}
+        values = {name: cell.strip() for name, cell in zip(columns, cells, strict=False)}
         yield _build_row(row_number, start_line, values)
 
 
@@ -259,12 +304,19 @@ def _line(node: yaml.Node) -> int:
 
 def _build_row(number: int, line: int, values: dict[str, str]) -> ManifestRow:
     present = {name: value for name, value in values.items() if value}
-    if any(_has_bad_characters(value) for value in present.values()):
+    bad = [name for name, value in present.items() if _has_bad_characters(value)]
+    if bad:
         problem = RowProblem(
             "bad_encoding",
-            f"line {line} has text that is not UTF-8 or holds a NUL byte; fix that cell",
+            f"line {line}: {', '.join(bad)} holds a NUL byte or text that is not UTF-8 (a file "
+            'saved as Windows-1252 or Latin-1?): save the manifest as "CSV UTF-8", or fix '
+            "that cell",
         )
-        return ManifestRow(row=number, line=line, values={}, problem=problem)
+        # The row keeps what can be read of it: its submissionId, for the report.
+        readable = {
+            name: present[name] for name in (SUBMISSION_ID,) if name in present and name not in bad
+        }
+        return ManifestRow(row=number, line=line, values=readable, problem=problem)
     return ManifestRow(row=number, line=line, values=present)
 
 

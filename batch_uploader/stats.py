@@ -68,6 +68,7 @@ class RunSummary:
     stop_reason: StopReason | None = None
     stop_detail: str | None = None
     api: ApiTally = field(default_factory=ApiTally)
+    blank_rows: int = 0  # rows of the manifest with no value at all: not rows, not counted
 
     @property
     def rows(self) -> int:
@@ -114,6 +115,7 @@ class RunStats:
         report_path: Path,
         stop_reason: StopReason | None,
         stop_detail: str | None = None,
+        blank_rows: int = 0,
     ) -> RunSummary:
         return RunSummary(
             rows_by_status={status: self.rows_by_status[status] for status in Status},
@@ -127,4 +129,5 @@ class RunStats:
             stop_reason=stop_reason,
             stop_detail=stop_detail,
             api=dataclasses.replace(self.api),
+            blank_rows=blank_rows,
         )

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from batch_uploader.api import undocumented_id_type
 from batch_uploader.errors import InvalidRowError
-from batch_uploader.manifest import ManifestRow, RowProblem, open_manifest
+from batch_uploader.manifest import ManifestRow, ReadingTally, RowProblem, open_manifest
 from batch_uploader.prepare import measure_row, plan_row
 from batch_uploader.settings import RowRules
 
@@ -31,6 +31,7 @@ class ValidationSummary:
     rows: int
     invalid: int
     warnings: int
+    blank_rows: int = 0
 
     @property
     def all_valid(self) -> bool:
@@ -50,14 +51,17 @@ def validate_manifest(
     """
     first_row_of: dict[tuple[str, str], int] = {}
     rows = invalid = warnings = 0
-    with open_manifest(manifest_path) as manifest:
+    tally = ReadingTally()
+    with open_manifest(manifest_path, tally) as manifest:
         for row in manifest:
             check = _check_row(row, rules, manifest_path.parent, first_row_of)
             rows += 1
             invalid += check.problem is not None
             warnings += len(check.warnings)
             on_check(check)
-    return ValidationSummary(rows=rows, invalid=invalid, warnings=warnings)
+    return ValidationSummary(
+        rows=rows, invalid=invalid, warnings=warnings, blank_rows=tally.blank_rows
+    )
 
 
 def _check_row(

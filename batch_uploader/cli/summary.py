@@ -120,6 +120,8 @@ def summary_text(summary: RunSummary, *, stop: str | None, resume_command: str |
     api = api_text(summary)
     if api is not None:
         lines.insert(2, api)
+    if summary.blank_rows:
+        lines.insert(1, f"Manifest: {summary.blank_rows} blank rows skipped")
     if stop is not None:
         lines.append(f"Stopped early: {stop}")
     if resume_command is not None:
@@ -136,6 +138,7 @@ def summary_fields(
         "rows": summary.rows,
         **{status.value: count for status, count in summary.rows_by_status.items()},
         "earlierOk": summary.earlier_ok,
+        "blankRows": summary.blank_rows,
         "requests": summary.requests,
         "retries": summary.retries,
         "elapsedSeconds": round(summary.elapsed_seconds, 3),

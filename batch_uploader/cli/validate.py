@@ -34,9 +34,10 @@ def validate(
     rules = RowRules(admin=admin, base_dir=base_dir, max_request_bytes=max_request_bytes)
     summary = validate_manifest(manifest, rules, on_check=_print_check)
     valid = summary.rows - summary.invalid
+    blank = f" ({summary.blank_rows} blank rows skipped)" if summary.blank_rows else ""
     click.echo(
         f"{summary.rows} rows: {valid} valid, {summary.invalid} invalid, "
-        f"{summary.warnings} warnings"
+        f"{summary.warnings} warnings{blank}"
     )
     raise click.exceptions.Exit(EXIT_OK if summary.all_valid else EXIT_ROWS_FAILED)
 
