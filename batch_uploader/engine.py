@@ -30,7 +30,14 @@ from batch_uploader.errors import (
 )
 from batch_uploader.events import NullObserver, RetryEvent, RunObserver, SkipReason
 from batch_uploader.gate import ApiGate
-from batch_uploader.manifest import ManifestRow, ReadingTally, open_manifest
+from batch_uploader.manifest import (
+    Manifest,
+    ManifestRow,
+    ManifestStream,
+    ReadingTally,
+    manifest_folder,
+    open_manifest,
+)
 from batch_uploader.multipart import FormFields
 from batch_uploader.prepare import load_row, plan_row
 from batch_uploader.proxies import proxy_for
@@ -57,7 +64,7 @@ class UploadClient(Protocol):
 
 
 async def upload_manifest(
-    manifest_path: Path,
+    manifest_path: Manifest,
     settings: RunSettings,
     *,
     observer: RunObserver | None = None,
@@ -73,6 +80,10 @@ async def upload_manifest(
     replaces the HTTP client (tests).
     """
     report_path = settings.report_path or default_report_path(manifest_path)
+    if isinstance(manifest_path, ManifestStream) and settings.resume:
+        raise SettingError(
+            "resume", None, "needs a manifest in a file: a stream cannot be read again"
+        )
     control = control or RunControl()
     started = clock()
     async with AsyncExitStack() as stack:
@@ -93,7 +104,7 @@ async def upload_manifest(
         report = stack.enter_context(open_report(report_path, _report_mode(settings)))
         run = _Run(
             settings=settings,
-            manifest_dir=manifest_path.parent,
+            manifest_dir=manifest_folder(manifest_path),
             client=client,
             report=report.writer,
             earlier=report.earlier_ok,
@@ -112,8 +123,10 @@ async def upload_manifest(
     )
 
 
-def _refuse_report_on_manifest(report_path: Path, manifest_path: Path) -> None:
+def _refuse_report_on_manifest(report_path: Path, manifest_path: Manifest) -> None:
     """Writing the report over the manifest would destroy it and feed the run its own lines."""
+    if isinstance(manifest_path, ManifestStream):
+        return
     same = report_path.resolve() == manifest_path.resolve()
     with contextlib.suppress(OSError):
         same = same or report_path.samefile(manifest_path)

@@ -19,13 +19,14 @@ from typing import TYPE_CHECKING, TextIO
 import yaml
 
 from batch_uploader.api import IMAGE_FIELDS, SUBMISSION_ID, canonical_field
-from batch_uploader.errors import ManifestError
+from batch_uploader.errors import ManifestError, SettingError
 
 if TYPE_CHECKING:
     from _csv import Reader as CsvReader
 
 CSV_SUFFIXES = frozenset({".csv"})
 YAML_SUFFIXES = frozenset({".yaml", ".yml"})
+MANIFEST_FORMATS = ("csv", "yaml")
 YAML_NULL_TAG = "tag:yaml.org,2002:null"
 OTHER_SEPARATORS = {";": "semicolons", "\t": "tabs", "|": "vertical bars"}
 # surrogateescape turns bytes that are not UTF-8 into lone surrogates; NUL never belongs in text.
@@ -66,6 +67,31 @@ class ManifestRow:
         return tuple(name for name in IMAGE_FIELDS if name in self.values)
 
 
+@dataclass(frozen=True)
+class ManifestStream:
+    """A manifest read once from an open text file (standard input, a pipe from a database
+    export), in `format` ("csv" or "yaml"). Relative image paths resolve against `folder`.
+    """
+
+    file: TextIO
+    format: str
+    folder: Path
+    name: str = "stdin"
+
+    def __post_init__(self) -> None:
+        if self.format not in MANIFEST_FORMATS:
+            raise SettingError("format", self.format, "must be csv or yaml")
+
+
+# A manifest is a file, named by its path, or a stream read once.
+Manifest = Path | ManifestStream
+
+
+def manifest_folder(manifest: Manifest) -> Path:
+    """Where the manifest's relative image paths start."""
+    return manifest.folder if isinstance(manifest, ManifestStream) else manifest.parent
+
+
 @dataclass
 class ReadingTally:
     """What reading a manifest passed over: rows with no value at all (Excel leaves them)."""
@@ -74,8 +100,18 @@ class ReadingTally:
 
 
 @contextmanager
-def open_manifest(path: Path, tally: ReadingTally | None = None) -> Iterator[Iterator[ManifestRow]]:
-    """Open a manifest by its suffix and yield its rows lazily."""
+def open_manifest(
+    manifest: Manifest, tally: ReadingTally | None = None
+) -> Iterator[Iterator[ManifestRow]]:
+    """Open a manifest (by its suffix, or a stream in its format) and yield its rows lazily."""
+    if isinstance(manifest, ManifestStream):
+        source = Path(manifest.name)
+        if manifest.format == "csv":
+            yield read_csv_manifest(manifest.file, source=source, tally=tally)
+        else:
+            yield read_yaml_manifest(manifest.file, source=source)
+        return
+    path = manifest
     suffix = path.suffix.lower()
     if suffix not in CSV_SUFFIXES | YAML_SUFFIXES:
         raise ManifestError(

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import IO
 
 from batch_uploader.errors import ConfigurationError, ReportWriteError
+from batch_uploader.manifest import ManifestStream
 from batch_uploader.results import RowResult
 
 REPORT_COLUMNS = (
@@ -29,9 +30,10 @@ REPORT_COLUMNS = (
 )
 
 
-def default_report_path(manifest_path: Path) -> Path:
-    """`<manifest stem>.report.csv` in the current folder."""
-    return Path(f"{manifest_path.stem}.report.csv")
+def default_report_path(manifest: Path | ManifestStream) -> Path:
+    """`<manifest stem>.report.csv` in the current folder (`stdin.report.csv` for a stream)."""
+    name = manifest.name if isinstance(manifest, ManifestStream) else manifest.stem
+    return Path(f"{name}.report.csv")
 
 
 def is_jsonl(path: Path) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import io
 import logging
 import shlex
 import sys
@@ -16,7 +17,6 @@ from batch_uploader.cli.exit_codes import exit_code
 from batch_uploader.cli.options import (
     admin_option,
     base_dir_option,
-    manifest_argument,
     max_request_bytes_option,
     quiet_option,
 )
@@ -26,6 +26,7 @@ from batch_uploader.cli.runtime import run_with_signals_and_progress
 from batch_uploader.cli.summary import stop_message, summary_fields, summary_text
 from batch_uploader.engine import upload_manifest
 from batch_uploader.errors import ConfigurationError
+from batch_uploader.manifest import MANIFEST_FORMATS, ManifestStream
 from batch_uploader.proxies import redacted
 from batch_uploader.report import default_report_path
 from batch_uploader.settings import QuotaPolicy, RetryPolicy, RowRules, RunSettings
@@ -35,7 +36,15 @@ logger = logging.getLogger("batch_uploader")
 
 
 @click.command()
-@manifest_argument
+@click.argument(
+    "manifest", type=click.Path(dir_okay=False, allow_dash=True, path_type=Path), metavar="MANIFEST"
+)
+@click.option(
+    "--format",
+    "manifest_format",
+    type=click.Choice(MANIFEST_FORMATS),
+    help="The format of a manifest on standard input (MANIFEST is -).  [default: csv]",
+)
 @click.option(
     "--report",
     "report_path",
@@ -159,6 +168,7 @@ def run(
     ctx: click.Context,
     *,
     manifest: Path,
+    manifest_format: str | None,
     report_path: Path | None,
     concurrency: int,
     rate: float | None,
@@ -183,6 +193,8 @@ def run(
     log_format: str,
 ) -> None:
     """Upload every row of MANIFEST and write a report line per row.
+
+    MANIFEST is a .csv, .yaml or .yml file, or - for standard input (see --format).
 
     The API key comes from ARGOS_API_KEY or --api-key-file. Exit status: 0 every row ok,
     1 some rows failed or invalid, 2 usage or configuration error (nothing sent),
@@ -211,23 +223,48 @@ def run(
         ca_bundle=ca_bundle,
         proxy=proxy,
     )
-    _refuse_report_on_key_file(settings.report_path or default_report_path(manifest), api_key_file)
+    source = _manifest_source(manifest, manifest_format, resume=resume)
+    _refuse_report_on_key_file(settings.report_path or default_report_path(source), api_key_file)
     progress = Progress.for_stream(sys.stderr, quiet=quiet, plain=log_format == "json")
     summary = run_with_signals_and_progress(
-        manifest,
+        source,
         progress,
         lambda observer, control: upload_manifest(
-            manifest, settings, observer=observer, control=control
+            source, settings, observer=observer, control=control
         ),
     )
     stop = stop_message(summary, settings)
     resume_command = None if summary.all_ok else _resume_command(ctx, summary.report_path)
+    if resume_command is not None and isinstance(source, ManifestStream):
+        resume_command = "save the manifest to a file FILE, then: " + resume_command.replace(
+            " run - ", " run FILE ", 1
+        )
     if log_format == "json":
         fields = summary_fields(summary, stop=stop, resume_command=resume_command)
         logger.info("summary", extra={"fields": fields})
     else:
         click.echo(summary_text(summary, stop=stop, resume_command=resume_command), err=True)
     raise click.exceptions.Exit(exit_code(summary))
+
+
+def _manifest_source(
+    manifest: Path, manifest_format: str | None, *, resume: bool
+) -> Path | ManifestStream:
+    if str(manifest) != "-":
+        if manifest_format is not None:
+            raise ConfigurationError(
+                "--format is for a manifest on standard input (-); a file's name says its format"
+            )
+        return manifest
+    if resume:
+        raise ConfigurationError(
+            "--resume needs the manifest in a file: standard input cannot be read a second "
+            "time; save it to a file and pass that"
+        )
+    stdin = io.TextIOWrapper(
+        sys.stdin.buffer, encoding="utf-8-sig", errors="surrogateescape", newline=""
+    )
+    return ManifestStream(file=stdin, format=manifest_format or "csv", folder=Path.cwd())
 
 
 def _refuse_report_on_key_file(report: Path, api_key_file: Path | None) -> None:
@@ -249,7 +286,7 @@ def _resume_command(ctx: click.Context, report_path: Path) -> str:
         name = param.name or ""
         if (
             not isinstance(param, click.Option)
-            or name in {"report_path", "resume", "overwrite"}
+            or name in {"report_path", "resume", "overwrite", "manifest_format"}
             or ctx.get_parameter_source(name) is not click.core.ParameterSource.COMMANDLINE
         ):
             continue

@@ -16,7 +16,7 @@ from batch_uploader.control import RunControl
 from batch_uploader.errors import BatchUploaderError
 from batch_uploader.eventloop import run_on_fast_loop
 from batch_uploader.events import Observers, RunObserver
-from batch_uploader.manifest import count_rows
+from batch_uploader.manifest import Manifest, count_rows
 from batch_uploader.results import StopReason
 from batch_uploader.stats import RunSummary
 
@@ -27,13 +27,15 @@ SIGNAL_REASONS = {signal.SIGINT: StopReason.INTERRUPTED, signal.SIGTERM: StopRea
 Upload = Callable[[RunObserver, RunControl], Awaitable[RunSummary]]
 
 
-def run_with_signals_and_progress(manifest: Path, progress: Progress, upload: Upload) -> RunSummary:
+def run_with_signals_and_progress(
+    manifest: Manifest, progress: Progress, upload: Upload
+) -> RunSummary:
     """Run `upload` to its end on the fast event loop; see `stop_on_signals_and_show_progress`."""
     return run_on_fast_loop(stop_on_signals_and_show_progress(manifest, progress, upload))
 
 
 async def stop_on_signals_and_show_progress(
-    manifest: Path, progress: Progress, upload: Upload
+    manifest: Manifest, progress: Progress, upload: Upload
 ) -> RunSummary:
     """Run `upload` under signal handling, logging and progress; count rows meanwhile.
 
@@ -45,14 +47,16 @@ async def stop_on_signals_and_show_progress(
     for signal_number, reason in SIGNAL_REASONS.items():
         loop.add_signal_handler(signal_number, _on_signal, control, reason)
 
-    async def count() -> None:
+    async def count(path: Path) -> None:
         # The upload reports the same problem if the manifest cannot be read.
         with contextlib.suppress(BatchUploaderError):
-            progress.set_total(await asyncio.to_thread(count_rows, manifest))
+            progress.set_total(await asyncio.to_thread(count_rows, path))
 
     background = [asyncio.create_task(progress.print_lines())]
-    if progress.mode != "off":  # the count costs a pass over the manifest; only progress uses it
-        background.append(asyncio.create_task(count()))
+    # The count costs a pass over the manifest; only progress uses it, and a stream (standard
+    # input) can be read only once.
+    if progress.mode != "off" and isinstance(manifest, Path):
+        background.append(asyncio.create_task(count(manifest)))
     try:
         with progress.showing():
             return await upload(Observers(LoggingObserver(), progress), control)
