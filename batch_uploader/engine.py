@@ -9,7 +9,6 @@ gets a `cancelled` line, so the report always holds one line per row in scope.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterator
@@ -42,7 +41,7 @@ from batch_uploader.multipart import FormFields
 from batch_uploader.prepare import load_row, plan_row
 from batch_uploader.proxies import proxy_for
 from batch_uploader.report import ReportWriter, default_report_path
-from batch_uploader.report_file import EarlierOkRows, ReportMode, open_report
+from batch_uploader.report_file import EarlierOkRows, ReportMode, open_report, same_file
 from batch_uploader.results import RowResult, Status, StopReason
 from batch_uploader.retry import send_with_retries
 from batch_uploader.settings import RunSettings
@@ -125,12 +124,7 @@ async def upload_manifest(
 
 def _refuse_report_on_manifest(report_path: Path, manifest_path: Manifest) -> None:
     """Writing the report over the manifest would destroy it and feed the run its own lines."""
-    if isinstance(manifest_path, ManifestStream):
-        return
-    same = report_path.resolve() == manifest_path.resolve()
-    with contextlib.suppress(OSError):
-        same = same or report_path.samefile(manifest_path)
-    if same:
+    if not isinstance(manifest_path, ManifestStream) and same_file(report_path, manifest_path):
         raise SettingError(
             "report_path", report_path, "is the manifest itself; name another file for the report"
         )

@@ -84,6 +84,17 @@ class OpenReport:
         self.close()
 
 
+def same_file(path: Path, other: Path) -> bool:
+    """Whether two paths name one file (by name, or through links): a report must not be the
+    manifest or the key file."""
+    if path.resolve() == other.resolve():
+        return True
+    try:
+        return path.samefile(other)
+    except OSError:
+        return False
+
+
 def open_report(path: Path, mode: ReportMode) -> OpenReport:
     """Lock the report at `path` for a run and open it; created with mode 0600 whatever
     `mode` is. Raises `ReportInUseError` when another run holds it."""

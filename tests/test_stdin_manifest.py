@@ -14,7 +14,7 @@ from batch_uploader.errors import SettingError
 from batch_uploader.manifest import ManifestStream
 
 from .fakes import FakeClient, VirtualClock
-from .processes import EXAMPLE, SCRIPT, MockServerProcess, command_env
+from .processes import EXAMPLE, SCRIPT, MockServerProcess, command_env, run_command
 from .support import API_KEY, ImageMaker, run_settings
 
 SELFIE = EXAMPLE.parent / "images" / "bob-selfie.png"
@@ -86,14 +86,8 @@ def test_resume_and_format_are_checked_for_a_piped_manifest(tmp_path: Path) -> N
     resumed = run_piped(tmp_path, "submissionId\n", "--resume")
     assert resumed.returncode == 2
     assert "--resume needs the manifest in a file" in resumed.stderr
-    misplaced = subprocess.run(
-        [str(SCRIPT), "run", str(EXAMPLE), "--format", "yaml"],
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-        env=command_env(ARGOS_API_KEY=API_KEY),
-        timeout=60,
-        check=False,
+    misplaced = run_command(
+        "run", str(EXAMPLE), "--format", "yaml", cwd=tmp_path, ARGOS_API_KEY=API_KEY
     )
     assert misplaced.returncode == 2
     assert "--format is for a manifest on standard input" in misplaced.stderr

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import io
 import logging
 import shlex
@@ -29,6 +28,7 @@ from batch_uploader.errors import ConfigurationError
 from batch_uploader.manifest import MANIFEST_FORMATS, ManifestStream
 from batch_uploader.proxies import redacted
 from batch_uploader.report import default_report_path
+from batch_uploader.report_file import same_file
 from batch_uploader.settings import QuotaPolicy, RetryPolicy, RowRules, RunSettings
 from batch_uploader.sharding import Shard
 
@@ -268,12 +268,7 @@ def _manifest_source(
 
 
 def _refuse_report_on_key_file(report: Path, api_key_file: Path | None) -> None:
-    if api_key_file is None:
-        return
-    same = report.resolve() == api_key_file.resolve()
-    with contextlib.suppress(OSError):
-        same = same or report.samefile(api_key_file)
-    if same:
+    if api_key_file is not None and same_file(report, api_key_file):
         raise ConfigurationError(
             f"--report {report} is the API key file; name another file for the report"
         )
