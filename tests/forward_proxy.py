@@ -34,8 +34,14 @@ async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> N
         while chunk := await reader.read(65536):
             writer.write(chunk)
             await writer.drain()
-    with contextlib.suppress(ConnectionError, OSError):
-        writer.close()
+    await _close(writer)
+
+
+async def _close(writer: asyncio.StreamWriter) -> None:
+    """Close and wait, so that no writer outlives the test's event loop."""
+    writer.close()
+    with contextlib.suppress(ConnectionError, OSError, asyncio.CancelledError):
+        await writer.wait_closed()
 
 
 def _target(method: str, target: str) -> tuple[str, int]:
@@ -51,14 +57,24 @@ async def running_proxy(*, credentials: str | None = None) -> AsyncIterator[Runn
     """Serve on a free loopback port; `credentials` ("user:password") makes auth required."""
     log = ProxyLog()
     expected = f"Basic {base64.b64encode(credentials.encode()).decode()}" if credentials else None
+    handlers: set[asyncio.Task[None]] = set()
 
-    async def handle(
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        handlers.add(task)
+        try:
+            await serve(reader, writer)
+        finally:
+            await _close(writer)
+            handlers.discard(task)
+
+    async def serve(
         client_reader: asyncio.StreamReader, client_writer: asyncio.StreamWriter
     ) -> None:
         try:
             head = await client_reader.readuntil(b"\r\n\r\n")
         except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, ConnectionError):
-            client_writer.close()
             return
         lines = head.decode("latin-1").split("\r\n")
         method, target, _ = lines[0].split(" ", 2)
@@ -74,22 +90,23 @@ async def running_proxy(*, credentials: str | None = None) -> AsyncIterator[Runn
                 b'Proxy-Authenticate: Basic realm="test"\r\nContent-Length: 0\r\n\r\n'
             )
             await client_writer.drain()
-            client_writer.close()
             return
         if not is_loopback(host):
             log.refused.append(lines[0])
-            client_writer.close()
             return
         log.lines.append(lines[0])
         upstream_reader, upstream_writer = await asyncio.open_connection(host, port)
-        if method == "CONNECT":
-            client_writer.write(b"HTTP/1.1 200 Connection established\r\n\r\n")
-            await client_writer.drain()
-        else:
-            upstream_writer.write(head)
-        await asyncio.gather(
-            _pipe(client_reader, upstream_writer), _pipe(upstream_reader, client_writer)
-        )
+        try:
+            if method == "CONNECT":
+                client_writer.write(b"HTTP/1.1 200 Connection established\r\n\r\n")
+                await client_writer.drain()
+            else:
+                upstream_writer.write(head)
+            await asyncio.gather(
+                _pipe(client_reader, upstream_writer), _pipe(upstream_reader, client_writer)
+            )
+        finally:
+            await _close(upstream_writer)
 
     server = await asyncio.start_server(handle, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
@@ -97,4 +114,7 @@ async def running_proxy(*, credentials: str | None = None) -> AsyncIterator[Runn
         yield RunningProxy(url=f"http://127.0.0.1:{port}", log=log)
     finally:
         server.close()
+        for task in list(handlers):
+            task.cancel()
+        await asyncio.gather(*handlers, return_exceptions=True)
         await server.wait_closed()

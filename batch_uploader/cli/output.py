@@ -8,6 +8,8 @@ import logging
 import sys
 from datetime import UTC, datetime, timedelta
 
+import click
+
 from batch_uploader.events import ApiCondition, ApiState, RetryEvent, RunObserver
 from batch_uploader.manifest import ManifestRow
 from batch_uploader.results import RowResult, Status
@@ -65,7 +67,7 @@ def log_error(message: str, *, exit_code: int) -> None:
     if logging_as_json():
         logger.error("%s", message, extra={"fields": {"event": "error", "exitCode": exit_code}})
     else:
-        print(f"batch-uploader: error: {message}", file=sys.stderr)
+        click.echo(f"batch-uploader: error: {message}", err=True)
 
 
 class LoggingObserver(RunObserver):
