@@ -27,7 +27,7 @@ from batch_uploader.events import (
     RunObserver,
     SkipReason,
 )
-from batch_uploader.manifest import ManifestRow, RowProblem
+from batch_uploader.manifest import ManifestRow, ManifestStream, RowProblem
 from batch_uploader.results import RowResult, Status, StopReason
 from batch_uploader.settings import QuotaPolicy, RetryPolicy, RowRules, RunSettings
 from batch_uploader.sharding import Shard
@@ -43,6 +43,7 @@ __all__ = [
     "InsecureBaseUrlError",
     "ManifestError",
     "ManifestRow",
+    "ManifestStream",
     "MissingApiKeyError",
     "NullObserver",
     "Observers",
