@@ -42,6 +42,10 @@ class RunControl:
 
     def abort(self, reason: StopReason) -> None:
         self.stop(reason)
+        if self.aborting.is_set():
+            # A second cancel of a worker would outlive `absorb_abort` and end the worker
+            # without its row's line: a third Ctrl-C in the same tick lost rows.
+            return
         self.aborting.set()
         for task in self._workers:
             task.cancel(ABORT_MESSAGE)

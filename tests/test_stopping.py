@@ -212,6 +212,28 @@ async def test_abort_cuts_requests_in_flight_and_still_reports_every_row(
     assert lines == 30
 
 
+async def test_two_aborts_in_one_tick_still_report_every_row(
+    tmp_path: Path, make_image: ImageMaker
+) -> None:
+    """A third Ctrl-C lands in the same loop tick as the second: rows in flight vanished."""
+    manifest = write_rows(tmp_path, make_image, 10)
+    control = RunControl()
+    client = HangingClient(concurrency=3)
+
+    async def abort_twice_when_all_hang() -> None:
+        await client.all_hanging.wait()
+        control.abort(StopReason.INTERRUPTED)
+        control.abort(StopReason.INTERRUPTED)
+
+    aborter = asyncio.create_task(abort_twice_when_all_hang())
+    summary = await upload_manifest(
+        manifest, settings_for(tmp_path, concurrency=3), control=control, client=client
+    )
+    await aborter
+    assert summary.stop_reason is StopReason.INTERRUPTED
+    assert report_statuses(tmp_path) == (Counter({"cancelled": 10}), 10)
+
+
 async def test_cancelling_the_run_itself_is_not_taken_for_an_abort(
     tmp_path: Path, make_image: ImageMaker
 ) -> None:
