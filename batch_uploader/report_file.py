@@ -27,6 +27,9 @@ logger = logging.getLogger(__name__)
 REPORT_MODE = 0o600
 # Row numbers index a flat array; beyond this a report is not one of ours.
 MAX_ROW = 2**31
+# The flat array grows to twice its length plus this many rows at once; a row number
+# further out is kept in a dict.
+DENSE_GROWTH = 1 << 20
 
 
 class ReportMode(StrEnum):
@@ -41,25 +44,35 @@ class EarlierOkRows:
     """The rows an earlier run finished `ok`, matched by row number and submissionId.
 
     Eight bytes per row (a hash of the submissionId at the row's index), so ten million
-    rows cost 80 MB rather than the gigabytes a set of tuples would.
+    rows cost 80 MB rather than the gigabytes a set of tuples would. A row number far beyond
+    those seen so far goes to a small dict instead: one line claiming row 2,147,483,647
+    would otherwise take 16 GB.
     """
 
     def __init__(self) -> None:
         self._hashes = array("Q")
+        self._far: dict[int, int] = {}
         self.count = 0
 
     def add(self, row: int, submission_id: str) -> bool:
-        if len(self._hashes) <= row:
-            self._hashes.extend([0] * (row + 1 - len(self._hashes)))
-        if self._hashes[row]:
+        dense = len(self._hashes)
+        if dense <= row < 2 * dense + DENSE_GROWTH:
+            self._hashes.extend([0] * (row + 1 - dense))
+        if (row < len(self._hashes) and self._hashes[row]) or row in self._far:
             return False
-        self._hashes[row] = _hash(submission_id)
+        if row < len(self._hashes):
+            self._hashes[row] = _hash(submission_id)
+        else:
+            self._far[row] = _hash(submission_id)
         self.count += 1
         return True
 
     def __contains__(self, key: tuple[int, str]) -> bool:
         row, submission_id = key
-        return row < len(self._hashes) and self._hashes[row] == _hash(submission_id)
+        wanted = _hash(submission_id)
+        if row < len(self._hashes) and self._hashes[row] == wanted:
+            return True
+        return self._far.get(row) == wanted
 
 
 @dataclass(frozen=True, slots=True)

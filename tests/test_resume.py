@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import stat
+import tracemalloc
 from pathlib import Path
 from typing import Any
 
@@ -132,3 +133,32 @@ async def test_resumed_run_sends_only_unfinished_rows(
     assert second.earlier_ok == 7
     assert second.requests == 13
     assert second.all_ok
+
+
+def test_a_huge_row_number_in_the_report_costs_no_memory() -> None:
+    """One ok line claiming row 2,147,483,647 used to allocate 16 GB for the row index."""
+    earlier = EarlierOkRows()
+    tracemalloc.start()
+    assert earlier.add(3, "s3")
+    assert earlier.add(2_147_483_647, "far")
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert peak < 50 * 1024 * 1024
+    assert earlier.add(5_000, "s5000")  # the flat index keeps growing around it
+    assert not earlier.add(2_147_483_647, "again")
+    assert earlier.count == 3
+    assert (2_147_483_647, "far") in earlier
+    assert (2_147_483_647, "other") not in earlier
+    assert (3, "s3") in earlier
+    assert (5_000, "s5000") in earlier
+    assert (4, "s3") not in earlier
+
+
+def test_a_resumed_report_with_a_huge_row_number_opens_at_once(tmp_path: Path) -> None:
+    path = tmp_path / "r.csv"
+    path.write_text(
+        HEADER + "\n2147483647,far,selfieImage,ok,200,,done,1,5,2026-11-27T10:00:00.000Z\n"
+    )
+    writer, earlier = resume(path)
+    writer.close()
+    assert (2_147_483_647, "far") in earlier
