@@ -284,13 +284,16 @@ class _Run:
         ticket = await self.gate.admit(row)
         try:
             self._take_from_budget()
+            # Counted as sent, not as answered: a request cut off by an abort was made.
+            if attempts.count:
+                self.stats.retries += 1
+            attempts.count += 1
             started = self.clock()
             answer = await self.client.put_images(fields)
         except BaseException:
             self.gate.release(ticket)
             raise
         self.stats.add_request(self.clock() - started)
-        attempts.count += 1
         attempts.last = answer
         attempts.charged += self.gate.record(ticket, answer)
         if refuses_every_row(answer.http_status, answer.error_code):
@@ -314,7 +317,6 @@ class _Run:
     def _on_retry(self, row: ManifestRow, event: RetryEvent) -> None:
         if self.control.stopped:
             return  # the wait ends at once: no retry follows
-        self.stats.retries += 1
         self.observer.on_retry(row, event)
 
     def _warn_unknown_id_type(self, row: ManifestRow) -> None:

@@ -232,6 +232,10 @@ async def test_two_aborts_in_one_tick_still_report_every_row(
     await aborter
     assert summary.stop_reason is StopReason.INTERRUPTED
     assert report_statuses(tmp_path) == (Counter({"cancelled": 10}), 10)
+    # The three requests that were cut off were sent: their rows say one attempt each.
+    with (tmp_path / "report.csv").open(newline="") as file:
+        attempts = Counter(line["attempts"] for line in csv.DictReader(file))
+    assert attempts == {"1": 3, "0": 7}
 
 
 async def test_cancelling_the_run_itself_is_not_taken_for_an_abort(
@@ -298,3 +302,5 @@ async def test_rows_waiting_to_retry_are_cancelled_by_a_stop(
     assert {(line["attempts"], line["httpStatus"], line["errorCode"]) for line in lines} == {
         ("1", "400", "processing_error")
     }
+    # The retries never happened: the stop came while every row waited for its turn.
+    assert (summary.requests, summary.retries) == (5, 0)
