@@ -44,17 +44,25 @@ class StreamedImage:
         return base64_length(self.size)
 
     async def chunks(self) -> AsyncIterator[bytes]:
-        """Its Base64, in pieces; raises ImageChangedError if the file is not `size` long."""
+        """Its Base64, in pieces; raises ImageChangedError if the file is not `size` long,
+        or can no longer be read (deleted, moved, a mount gone)."""
         remaining = self.size
-        async with aiofiles.open(self.path, "rb") as file:
-            while remaining > 0:
-                content = await file.read(min(STREAM_CHUNK_BYTES, remaining))
-                if not content:
-                    break
-                remaining -= len(content)
-                yield pybase64.b64encode(content)
-            if remaining != 0 or await file.read(1):
-                raise ImageChangedError(f"{self.path} changed size during its upload")
+        try:
+            async with aiofiles.open(self.path, "rb") as file:
+                while remaining > 0:
+                    content = await file.read(min(STREAM_CHUNK_BYTES, remaining))
+                    if not content:
+                        break
+                    remaining -= len(content)
+                    yield pybase64.b64encode(content)
+                extra = await file.read(1)
+        except OSError as error:
+            reason = error.strerror or type(error).__name__
+            raise ImageChangedError(
+                f"{self.path} could not be read during its upload: {reason}"
+            ) from None
+        if remaining != 0 or extra:
+            raise ImageChangedError(f"{self.path} changed size during its upload")
 
 
 def base64_length(size: int) -> int:

@@ -91,6 +91,26 @@ async def test_a_file_that_shrinks_during_upload_fails_its_row(
     assert "changed size" in answer.message
 
 
+async def test_a_file_deleted_before_its_upload_fails_its_row_as_a_file_error(
+    tmp_path: Path, make_image: ImageMaker
+) -> None:
+    """Not network_error and retried: the file is gone, and no retry brings it back."""
+    content = make_image("big.png", size=600_000)
+    fields = [*FIELDS[:2], ("selfieImage", StreamedImage(tmp_path / "big.png", len(content)))]
+    (tmp_path / "big.png").unlink()
+
+    async def accept(request: web.Request) -> web.StreamResponse:
+        await request.read()
+        return web.json_response({"message": "complete to update image."})
+
+    async with open_session(concurrency=1) as session:
+        answer = await answer_from(session, accept, fields=fields)
+    assert (answer.http_status, answer.error_code) == (None, "file_changed")
+    assert answer.message == (
+        f"{tmp_path / 'big.png'} could not be read during its upload: No such file or directory"
+    )
+
+
 async def test_large_images_arrive_byte_exact_end_to_end(
     tmp_path: Path, make_image: ImageMaker
 ) -> None:
