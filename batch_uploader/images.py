@@ -82,10 +82,13 @@ def image_size(path: StrPath) -> int:
     """Check the file as `load_image` does, reading only its first bytes; return its size."""
     fd, size = _open_regular_file(path)
     try:
-        _check_content(path, os.read(fd, MAGIC_LENGTH), size)
-        return size
+        head = os.read(fd, MAGIC_LENGTH)
+    except OSError as error:
+        raise InvalidRowError("unreadable", f"{path} cannot be read: {error.strerror}") from None
     finally:
         os.close(fd)
+    _check_content(path, head, size)
+    return size
 
 
 def load_image(path: StrPath, *, stream_above: int = STREAM_ABOVE_BYTES) -> bytes | StreamedImage:

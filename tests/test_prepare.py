@@ -185,3 +185,14 @@ def test_paths_outside_base_dir_are_refused(tmp_path: Path, make_image: ImageMak
 def test_reader_problem_is_carried_to_the_row(tmp_path: Path) -> None:
     broken = ManifestRow(row=3, line=4, values={}, problem=RowProblem("malformed_row", "bad"))
     assert problem_of(broken, tmp_path) == RowProblem("malformed_row", "bad")
+
+
+@pytest.mark.skipif(not Path("/proc/self/mem").exists(), reason="needs /proc")
+def test_a_read_error_while_sizing_a_file_makes_the_row_invalid(tmp_path: Path) -> None:
+    """`validate` sizes files without reading them whole; a read that fails (EIO, here from
+    /proc/self/mem) must make the row invalid, as `run` does, not end the command."""
+    (tmp_path / "mem.jpg").symlink_to("/proc/self/mem")
+    manifest_row = row(submissionId="s", selfieImage="mem.jpg")
+    problem = problem_of(manifest_row, tmp_path)
+    assert problem.code == "unreadable"
+    assert "cannot be read: Input/output error" in problem.message
