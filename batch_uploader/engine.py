@@ -217,7 +217,14 @@ class _Run:
             row = next(rows, None)
             if row is None:
                 return
-            self._finish(await self._process(row))
+            result = await self._process(row)
+            self._finish(result)
+            # An invalid row never waits for anything: a long stretch of them (images on a
+            # missing mount) would hold the loop, and signals and progress with it. Each
+            # worker steps aside once per such row (a few microseconds), so the loop is never
+            # held for more than a row per worker.
+            if result.status is Status.INVALID:
+                await asyncio.sleep(0)
 
     async def _cancel_unsent(self, rows: Iterator[ManifestRow]) -> None:
         """After a stop, every row not yet taken still gets its `cancelled` line."""

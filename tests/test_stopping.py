@@ -304,3 +304,34 @@ async def test_rows_waiting_to_retry_are_cancelled_by_a_stop(
     }
     # The retries never happened: the stop came while every row waited for its turn.
     assert (summary.requests, summary.retries) == (5, 0)
+
+
+class LoopWatcher(RunObserver):
+    """Queues a callback when the first row finishes, and notes how many rows had finished
+    by the time the event loop got to run it (a signal handler waits the same way)."""
+
+    def __init__(self) -> None:
+        self.finished = 0
+        self.finished_when_loop_ran: int | None = None
+
+    def loop_ran(self) -> None:
+        self.finished_when_loop_ran = self.finished
+
+    def on_row_finished(self, result: RowResult) -> None:
+        self.finished += 1
+        if self.finished == 1:
+            asyncio.get_running_loop().call_soon(self.loop_ran)
+
+
+async def test_rows_that_need_no_io_do_not_hold_the_event_loop(tmp_path: Path) -> None:
+    """5,000 rows whose images are missing: a signal handler must still get its turn soon."""
+    manifest = write_csv_manifest(
+        tmp_path / "m.csv", ((f"s{n}", f"missing/{n}.png") for n in range(5000))
+    )
+    watcher = LoopWatcher()
+    summary = await upload_manifest(
+        manifest, settings_for(tmp_path), observer=watcher, client=FakeClient(VirtualClock())
+    )
+    assert summary.rows_by_status[Status.INVALID] == 5000
+    assert watcher.finished_when_loop_ran is not None
+    assert watcher.finished_when_loop_ran <= 20  # a row or so per worker (8)
