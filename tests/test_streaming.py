@@ -75,15 +75,17 @@ async def test_streamed_request_has_a_content_length_not_chunks(
     assert base64.b64encode(content) in bytes(received)
 
 
+async def accept(request: web.Request) -> web.StreamResponse:
+    """Reads the whole body, then accepts it."""
+    await request.read()
+    return web.json_response({"message": "complete to update image."})
+
+
 async def test_a_file_that_shrinks_during_upload_fails_its_row(
     tmp_path: Path, make_image: ImageMaker
 ) -> None:
     content = make_image("big.png", size=600_000)
     fields = [*FIELDS[:2], ("selfieImage", StreamedImage(tmp_path / "big.png", len(content) + 3))]
-
-    async def accept(request: web.Request) -> web.StreamResponse:
-        await request.read()
-        return web.json_response({"message": "complete to update image."})
 
     async with open_session(concurrency=1) as session:
         answer = await answer_from(session, accept, fields=fields)
@@ -98,10 +100,6 @@ async def test_a_file_deleted_before_its_upload_fails_its_row_as_a_file_error(
     content = make_image("big.png", size=600_000)
     fields = [*FIELDS[:2], ("selfieImage", StreamedImage(tmp_path / "big.png", len(content)))]
     (tmp_path / "big.png").unlink()
-
-    async def accept(request: web.Request) -> web.StreamResponse:
-        await request.read()
-        return web.json_response({"message": "complete to update image."})
 
     async with open_session(concurrency=1) as session:
         answer = await answer_from(session, accept, fields=fields)
