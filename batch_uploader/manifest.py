@@ -118,7 +118,10 @@ def open_manifest(
             path, None, "is not a manifest: name it .csv, .yaml or .yml to say which format it is"
         )
     try:
-        file = path.open(encoding=_encoding(path), errors="surrogateescape", newline="")
+        raw = path.open("rb")
+        file = io.TextIOWrapper(
+            raw, encoding=_encoding(raw.peek(2)[:2]), errors="surrogateescape", newline=""
+        )
     except OSError as error:
         raise ManifestError(path, None, f"cannot be opened: {error.strerror}") from None
     with file:
@@ -128,14 +131,9 @@ def open_manifest(
             yield read_yaml_manifest(file, source=path)
 
 
-def _encoding(path: Path) -> str:
+def _encoding(head: bytes) -> str:
     """UTF-16 when the file starts with its byte-order mark (Excel's "Unicode text"), else
     UTF-8 (a BOM is fine). Bytes that are not UTF-8 spoil only their rows (`_build_row`)."""
-    try:
-        with path.open("rb") as raw:
-            head = raw.read(2)
-    except OSError as error:
-        raise ManifestError(path, None, f"cannot be opened: {error.strerror}") from None
     return "utf-16" if head in {b"\xff\xfe", b"\xfe\xff"} else "utf-8-sig"
 
 
