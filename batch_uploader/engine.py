@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol
 
-from batch_uploader.api import refuses_every_row, undocumented_id_type
+from batch_uploader.api import undocumented_id_type
 from batch_uploader.client import Answer, ArgosClient, open_session
 from batch_uploader.control import RunControl
 from batch_uploader.errors import (
@@ -303,10 +303,6 @@ class _Run:
         self.stats.add_request(self.clock() - started)
         attempts.last = answer
         attempts.charged += self.gate.record(ticket, answer)
-        if refuses_every_row(answer.http_status, answer.error_code):
-            self.control.stop(
-                StopReason.CREDENTIALS_REFUSED, f"HTTP {answer.http_status}: {answer.message}"
-            )
         return answer
 
     def _take_from_budget(self) -> None:

@@ -9,7 +9,8 @@ for all its rows, to what the API says as a whole.
   first answer from the API restores full speed. Past `max_outage` seconds without an answer
   from the API, the run stops.
 - A Retry-After pauses every attempt, for at most `max_outage` seconds.
-- A certificate that does not verify or a name that does not resolve stops the run at once.
+- A certificate that does not verify or a name that does not resolve stops the run at once,
+  and so does an answer after which no row can succeed (403, invalid_project).
 
 Attempts that met a spent quota, a throttle, or an outage are not charged to their row's
 `max_attempts`: the row did nothing wrong.
@@ -116,11 +117,13 @@ class ApiGate:
                 self._probe_in_flight = True
                 break
             await self._wait(None if self._probe_in_flight else self._next_probe_at - now)
-        try:
-            await self._control.unless_stopped(self._pacer.wait_turn())
-        except RunStoppedError:
-            self._end_probe(probe)
-            raise
+        # Without a rate, nothing to wait for: no wrapper tasks on every request's path.
+        if self._pacer.limited:
+            try:
+                await self._control.unless_stopped(self._pacer.wait_turn())
+            except RunStoppedError:
+                self._end_probe(probe)
+                raise
         now = self._clock()
         self._meter.record(now)
         return Ticket(sent_at=now, probe=probe, state_number=self._state_number, row=row)
@@ -148,6 +151,9 @@ class ApiGate:
             return False
         if kind is AnswerKind.UNAVAILABLE:
             return self._unavailable(now, ticket)
+        if kind is AnswerKind.RUN_REFUSED:
+            detail = f"HTTP {answer.http_status}: {answer.message}"
+            self._control.stop(StopReason.CREDENTIALS_REFUSED, detail)
         self._end_streak()
         self._last_api_answer = now
         if kind.from_the_api:

@@ -46,6 +46,11 @@ class RequestPacer:
             raise ValueError("rate must be positive")
         self._interval = 1.0 / rate if rate is not None else 0.0
 
+    @property
+    def limited(self) -> bool:
+        """Whether callers may have to wait at all (a rate is set)."""
+        return bool(self._interval)
+
     async def wait_turn(self) -> None:
         """Return when this caller may start a request."""
         if not self._interval:
