@@ -9,6 +9,7 @@ gets a `cancelled` line, so the report always holds one line per row in scope.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterator
@@ -22,7 +23,9 @@ from batch_uploader.api import undocumented_id_type
 from batch_uploader.client import Answer, ArgosClient, open_session
 from batch_uploader.control import RunControl
 from batch_uploader.errors import (
+    DescriptorsExhaustedError,
     InvalidRowError,
+    ManifestError,
     ReportWriteError,
     RunStoppedError,
     SettingError,
@@ -38,7 +41,7 @@ from batch_uploader.manifest import (
     open_manifest,
 )
 from batch_uploader.multipart import FormFields
-from batch_uploader.prepare import load_row, plan_row
+from batch_uploader.prepare import RowPlan, load_row, plan_row
 from batch_uploader.proxies import proxy_for
 from batch_uploader.report import ReportWriter, default_report_path
 from batch_uploader.report_file import EarlierOkRows, ReportMode, open_report, same_file
@@ -53,7 +56,15 @@ Sleep = Callable[[float], Awaitable[None]]
 Clock = Callable[[], float]
 # After a stop, rows never read from the manifest are marked cancelled in batches this big,
 # yielding to the event loop in between.
-CANCEL_BATCH = 1000
+CANCEL_BATCH = 5000
+# After an abort (a second signal), how long the rows never started still get their lines.
+ABORT_GRACE_SECONDS = 0.5
+# Out of file descriptors, a row waits this long for one, then the run stops.
+DESCRIPTOR_FIRST_WAIT = 0.05
+DESCRIPTOR_MAX_WAIT = 1.0
+DESCRIPTOR_WAIT_LIMIT = 60.0
+# Rows outside the run's scope passed over before the reader lets the loop run.
+PASS_OVER_BATCH = 2000
 
 
 class UploadClient(Protocol):
@@ -181,8 +192,11 @@ class _Run:
             sleep=sleep,
         )
         self.warned_id_types: set[str] = set()
+        self.warned_descriptors = False
 
     async def execute(self, rows: Iterator[ManifestRow]) -> None:
+        if self.earlier.count:
+            self.observer.on_resuming(self.earlier.count)
         # Workers take rows straight from the manifest reader (no queue between them), so
         # the manifest is read as fast as rows are sent and never held in memory.
         to_send = self._rows_to_send(rows)
@@ -199,24 +213,42 @@ class _Run:
             self.gate.close()
         await self._cancel_unsent(to_send)
 
-    def _rows_to_send(self, rows: Iterator[ManifestRow]) -> Iterator[ManifestRow]:
+    def _rows_to_send(self, rows: Iterator[ManifestRow]) -> Iterator[ManifestRow | None]:
+        """The rows in scope; None after every `PASS_OVER_BATCH` rows passed over in a row.
+
+        Passing over is only a hash and a lookup, so a resumed run would otherwise spend
+        seconds inside one `next()`, holding the event loop (signals, progress) meanwhile.
+        """
         shard = self.settings.shard
         earlier = self.earlier if self.earlier.count else None
+        passed_over = 0
         for row in rows:
             if shard is not None and not shard.holds(row.submission_id):
                 self.observer.on_row_skipped(row, SkipReason.OUTSIDE_SHARD)
-                continue
-            if earlier is not None and (row.row, row.submission_id) in earlier:
+            elif earlier is not None and (row.row, row.submission_id) in earlier:
                 self.stats.add_earlier_ok()
                 self.observer.on_row_skipped(row, SkipReason.EARLIER_OK)
+            else:
+                passed_over = 0
+                yield row
                 continue
-            yield row
+            passed_over += 1
+            if passed_over % PASS_OVER_BATCH == 0:
+                yield None
 
-    async def _work(self, rows: Iterator[ManifestRow]) -> None:
+    async def _work(self, rows: Iterator[ManifestRow | None]) -> None:
         while not self.control.stopped:
-            row = next(rows, None)
-            if row is None:
+            try:
+                row = next(rows)
+            except StopIteration:
                 return
+            except ManifestError as error:
+                # A streamed YAML manifest can turn out broken after its first rows.
+                self.control.stop(StopReason.MANIFEST_UNREADABLE, str(error))
+                return
+            if row is None:
+                await asyncio.sleep(0)
+                continue
             result = await self._process(row)
             self._finish(result)
             # An invalid row never waits for anything: a long stretch of them (images on a
@@ -226,14 +258,27 @@ class _Run:
             if result.status is Status.INVALID:
                 await asyncio.sleep(0)
 
-    async def _cancel_unsent(self, rows: Iterator[ManifestRow]) -> None:
-        """After a stop, every row not yet taken still gets its `cancelled` line."""
-        for number, row in enumerate(rows, start=1):
-            self._finish(
-                _row_result(row, Status.CANCELLED, _Attempts(), stop_reason=self.control.reason)
-            )
-            if number % CANCEL_BATCH == 0:
-                await asyncio.sleep(0)
+    async def _cancel_unsent(self, rows: Iterator[ManifestRow | None]) -> None:
+        """After a stop, every row not yet taken gets its `cancelled` line, in bulk.
+
+        Lines go out `CANCEL_BATCH` at a time with one flush each, and the loop gets a turn
+        in between, so that a second signal (an abort) is heard. After an abort the lines
+        get `ABORT_GRACE_SECONDS` more, then the run ends: a huge manifest's last rows are
+        left without a line, and `--resume` sends them.
+        """
+        message = _cancelled_message(self.control.reason)
+        deadline: float | None = None
+        while deadline is None or self.clock() < deadline:
+            batch = list(itertools.islice(filter(None, rows), CANCEL_BATCH))
+            if not batch:
+                return
+            self.report.write_cancelled(batch, message=message, finished_at=datetime.now(UTC))
+            self.stats.add_cancelled(len(batch))
+            self.observer.on_unsent_cancelled(batch)
+            await asyncio.sleep(0)
+            if deadline is None and self.control.aborting.is_set():
+                deadline = self.clock() + ABORT_GRACE_SECONDS
+        self.stats.report_cut_off = True
 
     def _finish(self, result: RowResult) -> None:
         self.report.write(result)
@@ -257,9 +302,18 @@ class _Run:
             self._warn_unknown_id_type(row)
             # Small images are read and encoded right here (a worker thread per row would
             # cost more than the work); large ones stream from their files later.
-            fields = load_row(plan, rules)
+            try:
+                fields = load_row(plan, rules)
+            except DescriptorsExhaustedError as shortage:
+                fields = await self._load_when_descriptors_free(plan, shortage)
         except InvalidRowError as rejection:
             return _row_result(row, Status.INVALID, attempts, rejection=rejection)
+        except RunStoppedError:
+            return _row_result(row, Status.CANCELLED, attempts, stop_reason=self.control.reason)
+        except asyncio.CancelledError:
+            if not self.control.absorb_abort():
+                raise
+            return _row_result(row, Status.CANCELLED, attempts, stop_reason=self.control.reason)
         started = self.clock()
         try:
             answer = await send_with_retries(
@@ -285,6 +339,35 @@ class _Run:
             elapsed_ms=self._elapsed_ms(started),
             stop_reason=self.control.reason,
         )
+
+    async def _load_when_descriptors_free(
+        self, plan: RowPlan, shortage: DescriptorsExhaustedError
+    ) -> FormFields:
+        """The process is out of file descriptors: a shortage of the moment (other requests
+        close theirs as they finish), never the row's fault. Wait for one to come free; stop
+        the run if none does for `DESCRIPTOR_WAIT_LIMIT` seconds."""
+        if not self.warned_descriptors:
+            self.warned_descriptors = True
+            logger.warning(
+                "out of open files (%s, at row %d): rows wait for other requests to close "
+                "theirs; raise the limit (ulimit -n) or lower --concurrency",
+                shortage,
+                plan.row.row,
+            )
+        waited, delay = 0.0, DESCRIPTOR_FIRST_WAIT
+        while waited < DESCRIPTOR_WAIT_LIMIT:
+            await self.control.unless_stopped(self.sleep(delay))
+            waited += delay
+            delay = min(delay * 2, DESCRIPTOR_MAX_WAIT)
+            try:
+                return load_row(plan, self.settings.rules)
+            except DescriptorsExhaustedError:
+                continue
+        self.control.stop(
+            StopReason.OUT_OF_FILES,
+            f"no file descriptor came free for {DESCRIPTOR_WAIT_LIMIT:g} s ({shortage})",
+        )
+        raise RunStoppedError
 
     async def _send(self, row: int, fields: FormFields, attempts: _Attempts) -> Answer:
         """One attempt, when the API's state, the pace and the run's budget allow it."""
@@ -334,6 +417,10 @@ class _Run:
             )
 
 
+def _cancelled_message(stop_reason: StopReason | None) -> str:
+    return f"not finished: the run stopped early ({stop_reason or 'stopped'})"
+
+
 def _row_result(
     row: ManifestRow,
     status: Status,
@@ -352,7 +439,7 @@ def _row_result(
     else:
         error_code, message = "", ""
     if status is Status.CANCELLED:
-        message = f"not finished: the run stopped early ({stop_reason or 'stopped'})"
+        message = _cancelled_message(stop_reason)
     return RowResult(
         row=row.row,
         submission_id=row.submission_id,
@@ -364,4 +451,5 @@ def _row_result(
         attempts=attempts.count,
         elapsed_ms=elapsed_ms,
         finished_at=datetime.now(UTC),
+        problem_path=rejection.path if rejection is not None else None,
     )

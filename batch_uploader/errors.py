@@ -7,6 +7,7 @@ at the end, never escape `upload_manifest` or `validate_manifest`.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -110,12 +111,19 @@ class ManifestError(BatchUploaderError):
 
 
 class InvalidRowError(Exception):
-    """A row cannot be sent: `code` goes to the report's errorCode, `message` explains it."""
+    """A row cannot be sent: `code` goes to the report's errorCode, `message` explains it;
+    `path` is the file it is about, when it is about one."""
 
-    def __init__(self, code: str, message: str) -> None:
+    def __init__(self, code: str, message: str, *, path: str | os.PathLike[str] | None = None):
         super().__init__(message)
         self.code = code
         self.message = message
+        self.path = None if path is None else os.fspath(path)
+
+
+class DescriptorsExhaustedError(Exception):
+    """The process (or the system) has no file descriptor left: a shortage of the moment,
+    never a fault of the row whose file could not be opened."""
 
 
 class RunStoppedError(Exception):

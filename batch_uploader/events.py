@@ -7,6 +7,7 @@ nothing of them.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -62,8 +63,16 @@ class RunObserver:
     subclass it and override what you need, so that new events never break an observer.
     """
 
+    def on_resuming(self, earlier_ok: int) -> None:
+        """Before any row: the report being resumed holds `earlier_ok` rows finished `ok`,
+        which this run will skip (each with `on_row_skipped`)."""
+
     def on_row_finished(self, result: RowResult) -> None:
         """A row ended and its report line is written."""
+
+    def on_unsent_cancelled(self, rows: Sequence[ManifestRow]) -> None:
+        """After a stop: rows never started, whose `cancelled` lines were just written in
+        bulk. They come here, not to `on_row_finished`: nothing was done for them."""
 
     def on_row_skipped(self, row: ManifestRow, reason: SkipReason) -> None:
         """A row of the manifest is not this run's to send."""
@@ -85,9 +94,17 @@ class Observers(RunObserver):
     def __init__(self, *observers: RunObserver) -> None:
         self._observers = observers
 
+    def on_resuming(self, earlier_ok: int) -> None:
+        for observer in self._observers:
+            observer.on_resuming(earlier_ok)
+
     def on_row_finished(self, result: RowResult) -> None:
         for observer in self._observers:
             observer.on_row_finished(result)
+
+    def on_unsent_cancelled(self, rows: Sequence[ManifestRow]) -> None:
+        for observer in self._observers:
+            observer.on_unsent_cancelled(rows)
 
     def on_row_skipped(self, row: ManifestRow, reason: SkipReason) -> None:
         for observer in self._observers:

@@ -8,6 +8,7 @@ threads as their request goes out.
 from __future__ import annotations
 
 import errno
+import fcntl
 import os
 import stat
 from collections.abc import AsyncIterator
@@ -18,7 +19,7 @@ import aiofiles
 import pybase64
 
 from batch_uploader.api import IMAGE_SUFFIXES, JPEG_MAGIC, PNG_MAGIC
-from batch_uploader.errors import ImageChangedError, InvalidRowError
+from batch_uploader.errors import DescriptorsExhaustedError, ImageChangedError, InvalidRowError
 
 # Paths may be plain strings: on the per-row path a pathlib.Path costs more than the check.
 StrPath: TypeAlias = str | os.PathLike[str]
@@ -38,6 +39,7 @@ class StreamedImage:
 
     path: StrPath
     size: int
+    within: str | None = None  # --base-dir, resolved: checked again when the file reopens
 
     @property
     def encoded_length(self) -> int:
@@ -49,6 +51,11 @@ class StreamedImage:
         remaining = self.size
         try:
             async with aiofiles.open(self.path, "rb") as file:
+                if self.within is not None:
+                    try:
+                        check_confined(file.fileno(), self.path, self.within)
+                    except InvalidRowError as escape:
+                        raise ImageChangedError(escape.message) from None
                 while remaining > 0:
                     content = await file.read(min(STREAM_CHUNK_BYTES, remaining))
                     if not content:
@@ -74,33 +81,42 @@ def check_suffix(path: StrPath) -> None:
     """Refuse names the API would not take, before touching the file."""
     if os.path.splitext(path)[1].lower() not in IMAGE_SUFFIXES:  # noqa: PTH122 (hot path)
         raise InvalidRowError(
-            "not_an_image", f"{path} is not named .jpg, .jpeg or .png; only JPEG and PNG are sent"
+            "not_an_image",
+            f"{path} is not named .jpg, .jpeg or .png; only JPEG and PNG are sent",
+            path=path,
         )
 
 
-def image_size(path: StrPath) -> int:
+def image_size(path: StrPath, *, within: str | None = None) -> int:
     """Check the file as `load_image` does, reading only its first bytes; return its size."""
-    fd, size = _open_regular_file(path)
+    fd, size = _open_regular_file(path, within)
     try:
         head = os.read(fd, MAGIC_LENGTH)
     except OSError as error:
-        raise InvalidRowError("unreadable", f"{path} cannot be read: {error.strerror}") from None
+        raise InvalidRowError(
+            "unreadable", f"{path} cannot be read: {error.strerror}", path=path
+        ) from None
     finally:
         os.close(fd)
     _check_content(path, head, size)
     return size
 
 
-def load_image(path: StrPath, *, stream_above: int = STREAM_ABOVE_BYTES) -> bytes | StreamedImage:
-    """A checked image: its bytes, or, when larger than `stream_above`, a `StreamedImage`."""
-    fd, size = _open_regular_file(path)
+def load_image(
+    path: StrPath, *, stream_above: int = STREAM_ABOVE_BYTES, within: str | None = None
+) -> bytes | StreamedImage:
+    """A checked image: its bytes, or, when larger than `stream_above`, a `StreamedImage`.
+    With `within`, the file must lie under that resolved folder (`--base-dir`)."""
+    fd, size = _open_regular_file(path, within)
     try:
         if size > stream_above:
             _check_content(path, os.read(fd, MAGIC_LENGTH), size)
-            return StreamedImage(path, size)
+            return StreamedImage(path, size, within)
         content = _read_all(fd, size)
     except OSError as error:
-        raise InvalidRowError("unreadable", f"{path} cannot be read: {error.strerror}") from None
+        raise InvalidRowError(
+            "unreadable", f"{path} cannot be read: {error.strerror}", path=path
+        ) from None
     finally:
         os.close(fd)
     _check_content(path, content[:MAGIC_LENGTH], len(content))
@@ -122,32 +138,87 @@ def encode_image(content: bytes) -> bytes:
     return pybase64.b64encode(content)
 
 
-def _open_regular_file(path: StrPath) -> tuple[int, int]:
+def _open_regular_file(path: StrPath, within: str | None = None) -> tuple[int, int]:
+    """Open an image file for reading; its descriptor and size. With `within`, the file
+    opened must lie under that (resolved) folder."""
     # O_NONBLOCK: opening a FIFO must not hang the run; fstat then rejects it.
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
     except FileNotFoundError:
-        raise InvalidRowError("file_not_found", f"{path} does not exist") from None
+        raise InvalidRowError("file_not_found", f"{path} does not exist", path=path) from None
     except PermissionError:
-        raise InvalidRowError("unreadable", f"{path} cannot be read: permission denied") from None
+        raise InvalidRowError(
+            "unreadable", f"{path} cannot be read: permission denied", path=path
+        ) from None
     except OSError as error:
+        if error.errno in {errno.EMFILE, errno.ENFILE}:
+            raise DescriptorsExhaustedError(error.strerror or "Too many open files") from None
         if error.errno == errno.ELOOP:
-            raise InvalidRowError("file_not_found", f"{path} is a symbolic link loop") from None
+            raise InvalidRowError(
+                "file_not_found", f"{path} is a symbolic link loop", path=path
+            ) from None
         if error.errno == errno.EISDIR:
-            raise InvalidRowError("not_a_file", f"{path} is a folder, not an image file") from None
-        raise InvalidRowError("unreadable", f"{path} cannot be opened: {error.strerror}") from None
-    status = os.fstat(fd)
-    if not stat.S_ISREG(status.st_mode):
+            raise InvalidRowError(
+                "not_a_file", f"{path} is a folder, not an image file", path=path
+            ) from None
+        raise InvalidRowError(
+            "unreadable", f"{path} cannot be opened: {error.strerror}", path=path
+        ) from None
+    try:
+        if within is not None:
+            check_confined(fd, path, within)
+        status = os.fstat(fd)
+        _check_regular(path, status)
+    except BaseException:
         os.close(fd)
-        raise InvalidRowError("not_a_file", f"{path} is not a regular file")
+        raise
     # O_NONBLOCK has no effect on a regular file's reads, so the flag can stay.
     return fd, status.st_size
 
 
+def _check_regular(path: StrPath, status: os.stat_result) -> None:
+    if not stat.S_ISREG(status.st_mode):
+        raise InvalidRowError("not_a_file", f"{path} is not a regular file", path=path)
+
+
+def check_confined(fd: int, path: StrPath, within: str) -> None:
+    """Refuse an open file that is not under `within` (`--base-dir`).
+
+    The path was resolved and checked before, but a symbolic link swapped in since then
+    would be followed by the open: what counts is where the open file actually is, which the
+    kernel tells (Linux: /proc/self/fd; macOS: F_GETPATH). Elsewhere the earlier check stands.
+    """
+    where = _path_of_descriptor(fd)
+    if where is None or where == within or where.startswith(within.rstrip(os.sep) + os.sep):
+        return
+    raise InvalidRowError(
+        "outside_base_dir",
+        f"{path} led outside --base-dir {within} when it was opened (a symbolic link changed "
+        "after the check?); move the file or change --base-dir",
+        path=path,
+    )
+
+
+def _path_of_descriptor(fd: int) -> str | None:
+    try:
+        return os.readlink(f"/proc/self/fd/{fd}")  # noqa: PTH115 (per file: a string is cheaper)
+    except OSError:
+        pass
+    get_path = getattr(fcntl, "F_GETPATH", None)
+    if get_path is None:
+        return None
+    try:
+        return os.fsdecode(fcntl.fcntl(fd, get_path, bytes(4096)).rstrip(b"\0"))
+    except OSError:
+        return None
+
+
 def _check_content(path: StrPath, head: bytes, size: int) -> None:
     if size == 0:
-        raise InvalidRowError("empty_file", f"{path} is empty")
+        raise InvalidRowError("empty_file", f"{path} is empty", path=path)
     if not (head.startswith(JPEG_MAGIC) or head.startswith(PNG_MAGIC)):
         raise InvalidRowError(
-            "not_an_image", f"{path} is not a JPEG or PNG file (its first bytes say otherwise)"
+            "not_an_image",
+            f"{path} is not a JPEG or PNG file (its first bytes say otherwise)",
+            path=path,
         )

@@ -33,6 +33,7 @@ class RowPlan:
     row: ManifestRow
     text_fields: tuple[tuple[str, bytes], ...]
     images: tuple[tuple[str, StrPath], ...]
+    within: str | None = None  # --base-dir, resolved: every file opened must lie under it
 
 
 def plan_row(row: ManifestRow, rules: RowRules, *, manifest_dir: Path) -> RowPlan:
@@ -61,17 +62,20 @@ def plan_row(row: ManifestRow, rules: RowRules, *, manifest_dir: Path) -> RowPla
     if id_type is not None:
         text_fields.append((ID_TYPE, id_type))
     folder = str(rules.base_dir if rules.base_dir is not None else manifest_dir)
-    images = tuple((name, _resolve(values[name], folder, rules.base_dir)) for name in fields)
+    images = tuple((name, _resolve(values[name], folder, rules)) for name in fields)
     return RowPlan(
         row=row,
         text_fields=tuple((name, value.encode()) for name, value in text_fields),
         images=images,
+        within=None if rules.resolved_base_dir is None else str(rules.resolved_base_dir),
     )
 
 
 def measure_row(plan: RowPlan, rules: RowRules) -> int:
     """Check every image file of the plan without reading it whole; return the request size."""
-    lengths = [(name, base64_length(image_size(path))) for name, path in plan.images]
+    lengths = [
+        (name, base64_length(image_size(path, within=plan.within))) for name, path in plan.images
+    ]
     return _check_size(plan, lengths, rules)
 
 
@@ -83,7 +87,7 @@ def load_row(plan: RowPlan, rules: RowRules) -> FormFields:
     fields: list[tuple[str, FieldValue]] = []
     lengths: list[tuple[str, int]] = []
     for name, path in plan.images:
-        image = load_image(path)
+        image = load_image(path, within=plan.within)
         value = image if isinstance(image, StreamedImage) else encode_image(image)
         fields.append((name, value))
         lengths.append((name, len(value) if isinstance(value, bytes) else value.encoded_length))
@@ -102,21 +106,23 @@ def _check_size(plan: RowPlan, lengths: list[tuple[str, int]], rules: RowRules) 
     return size
 
 
-def _resolve(text: str, folder: str, base_dir: Path | None) -> StrPath:
+def _resolve(text: str, folder: str, rules: RowRules) -> StrPath:
     path = os.path.join(folder, text)  # noqa: PTH118 (per row: a Path costs more than the check)
     check_suffix(path)
-    if base_dir is None:
+    base_dir, resolved_base_dir = rules.base_dir, rules.resolved_base_dir
+    if base_dir is None or resolved_base_dir is None:
         return path
     try:
         real = Path(path).resolve()
     except (OSError, RuntimeError):  # RuntimeError: a symlink loop, before Python 3.13
         raise InvalidRowError(
-            "file_not_found", f"{path} cannot be resolved (a link loop?)"
+            "file_not_found", f"{path} cannot be resolved (a link loop?)", path=path
         ) from None
-    if not real.is_relative_to(base_dir.resolve()):
+    if not real.is_relative_to(resolved_base_dir):
         raise InvalidRowError(
             "outside_base_dir",
             f"{text} resolves to {real}, outside --base-dir {base_dir}; "
             "move the file or change --base-dir",
+            path=path,
         )
     return real

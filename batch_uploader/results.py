@@ -27,13 +27,16 @@ class StopReason(StrEnum):
     TLS_NOT_TRUSTED = "tls_not_trusted"  # the server's certificate does not verify
     NAME_NOT_RESOLVED = "name_not_resolved"  # the API's host name does not resolve
     PROXY_REFUSED = "proxy_refused"  # the proxy lets nothing through (407, or CONNECT refused)
+    MANIFEST_UNREADABLE = "manifest_unreadable"  # a streamed manifest broke after its start
+    OUT_OF_FILES = "out_of_files"  # no file descriptor came free for a minute (ulimit -n)
     INTERRUPTED = "interrupted"  # SIGINT
     TERMINATED = "terminated"  # SIGTERM
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RowResult:
-    """The outcome of one row: exactly what its report line says."""
+    """The outcome of one row: what its report line says, and (for logs, not the report)
+    the file an invalid row's problem is about."""
 
     row: int
     submission_id: str
@@ -45,3 +48,4 @@ class RowResult:
     attempts: int = 0
     elapsed_ms: int = 0
     finished_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    problem_path: str | None = None

@@ -57,6 +57,11 @@ class RowRules:
             )
         if self.base_dir is not None and not self.base_dir.is_dir():
             raise SettingError("base_dir", self.base_dir, "is not a folder")
+        resolved = None if self.base_dir is None else self.base_dir.resolve()
+        object.__setattr__(self, "resolved_base_dir", resolved)
+
+    # base_dir with its links resolved, once: every image path is checked against it.
+    resolved_base_dir: Path | None = field(init=False, repr=False, compare=False, default=None)
 
 
 @dataclass(frozen=True, kw_only=True)

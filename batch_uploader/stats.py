@@ -69,6 +69,8 @@ class RunSummary:
     stop_detail: str | None = None
     api: ApiTally = field(default_factory=ApiTally)
     blank_rows: int = 0  # rows of the manifest with no value at all: not rows, not counted
+    # A second signal ended the run before every row had its line: the rest are not counted.
+    report_cut_off: bool = False
 
     @property
     def rows(self) -> int:
@@ -95,9 +97,14 @@ class RunStats:
     earlier_ok: int = 0
     latencies: LatencyHistogram = field(default_factory=LatencyHistogram)
     api: ApiTally = field(default_factory=ApiTally)
+    report_cut_off: bool = False
 
     def add_result(self, result: RowResult) -> None:
         self.rows_by_status[result.status] += 1
+
+    def add_cancelled(self, rows: int) -> None:
+        """Rows never started, cancelled in bulk after a stop."""
+        self.rows_by_status[Status.CANCELLED] += rows
 
     def add_earlier_ok(self) -> None:
         """A row an earlier run finished ok: in scope, not sent again."""
@@ -130,4 +137,5 @@ class RunStats:
             stop_detail=stop_detail,
             api=dataclasses.replace(self.api),
             blank_rows=blank_rows,
+            report_cut_off=self.report_cut_off,
         )

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import mmap
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,6 +39,13 @@ class ValidationSummary:
         return self.invalid == 0
 
 
+# The duplicate check keeps no pair in memory. A fixed map of 2^28 bits (32 MB, its pages
+# touched only as hashes land on them) marks each (submissionId, image field) pair seen; a
+# pair whose bit is already set may repeat an earlier one. Only when some may, a second pass
+# over the manifest names the earlier row of each repeat, keeping just those pairs.
+SEEN_MAP_BITS = 1 << 28
+
+
 def validate_manifest(
     manifest_path: Path,
     rules: RowRules,
@@ -46,30 +54,75 @@ def validate_manifest(
 ) -> ValidationSummary:
     """Check every row of the manifest as `run` would before sending it.
 
-    Remembers each (submissionId, image field) pair to warn about duplicates, so its memory
-    grows with the manifest, unlike `run`.
+    Repeated (submissionId, image field) pairs are reported after the rows' own checks,
+    from a second pass; memory stays flat whatever the manifest's size.
     """
-    first_row_of: dict[tuple[str, str], int] = {}
+    seen = mmap.mmap(-1, SEEN_MAP_BITS // 8)
+    maybe_repeated: set[int] = set()
     rows = invalid = warnings = 0
     tally = ReadingTally()
     with open_manifest(manifest_path, tally) as manifest:
         for row in manifest:
-            check = _check_row(row, rules, manifest_path.parent, first_row_of)
+            check = _check_row(row, rules, manifest_path.parent)
+            for spot in _pair_spots(row):
+                byte, bit = divmod(spot, 8)
+                if seen[byte] & (1 << bit):
+                    maybe_repeated.add(spot)
+                else:
+                    seen[byte] |= 1 << bit
             rows += 1
             invalid += check.problem is not None
             warnings += len(check.warnings)
             on_check(check)
+    seen.close()
+    if maybe_repeated:
+        warnings += _report_repeats(manifest_path, maybe_repeated, on_check)
     return ValidationSummary(
         rows=rows, invalid=invalid, warnings=warnings, blank_rows=tally.blank_rows
     )
 
 
-def _check_row(
-    row: ManifestRow,
-    rules: RowRules,
-    manifest_dir: Path,
-    first_row_of: dict[tuple[str, str], int],
-) -> RowCheck:
+def _pair_spots(row: ManifestRow) -> Iterator[int]:
+    """Where each (submissionId, image field) pair of the row falls in the seen map."""
+    if row.submission_id:
+        for field in row.image_fields:
+            yield hash((row.submission_id, field)) & (SEEN_MAP_BITS - 1)
+
+
+def _report_repeats(
+    manifest_path: Path, maybe_repeated: set[int], on_check: Callable[[RowCheck], None]
+) -> int:
+    """The second pass: a warning for each pair set again in a later row; their number."""
+    first_row_of: dict[tuple[str, str], int] = {}
+    repeats = 0
+    with open_manifest(manifest_path) as manifest:
+        for row in manifest:
+            found: list[str] = []
+            for field in row.image_fields if row.submission_id else ():
+                pair = (row.submission_id, field)
+                if hash(pair) & (SEEN_MAP_BITS - 1) not in maybe_repeated:
+                    continue
+                earlier = first_row_of.setdefault(pair, row.row)
+                if earlier != row.row:
+                    found.append(
+                        f"{field} of {row.submission_id} is also set in row {earlier}; "
+                        "the later upload replaces the earlier one"
+                    )
+            if found:
+                repeats += len(found)
+                on_check(
+                    RowCheck(
+                        row=row.row,
+                        line=row.line,
+                        submission_id=row.submission_id,
+                        problem=None,
+                        warnings=tuple(found),
+                    )
+                )
+    return repeats
+
+
+def _check_row(row: ManifestRow, rules: RowRules, manifest_dir: Path) -> RowCheck:
     problem: RowProblem | None = None
     try:
         measure_row(plan_row(row, rules, manifest_dir=manifest_dir), rules)
@@ -81,14 +134,6 @@ def _check_row(
         warnings.append(
             f"idType {id_type!r} is not in the vendor's documented list; it may be refused"
         )
-    if row.submission_id:
-        for field in row.image_fields:
-            earlier = first_row_of.setdefault((row.submission_id, field), row.row)
-            if earlier != row.row:
-                warnings.append(
-                    f"{field} of {row.submission_id} is also set in row {earlier}; "
-                    "the later upload replaces the earlier one"
-                )
     return RowCheck(
         row=row.row,
         line=row.line,

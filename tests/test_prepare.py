@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from batch_uploader import ManifestRow, RowProblem
-from batch_uploader.errors import InvalidRowError
+from batch_uploader.errors import ImageChangedError, InvalidRowError
+from batch_uploader.images import StreamedImage
 from batch_uploader.prepare import load_row, measure_row, plan_row
 from batch_uploader.settings import RowRules
 
@@ -196,3 +197,37 @@ def test_a_read_error_while_sizing_a_file_makes_the_row_invalid(tmp_path: Path) 
     problem = problem_of(manifest_row, tmp_path)
     assert problem.code == "unreadable"
     assert "cannot be read: Input/output error" in problem.message
+
+
+@pytest.mark.parametrize("size", [300, 400_000], ids=["read-whole", "streamed"])
+async def test_a_link_swapped_in_after_the_check_cannot_escape_base_dir(
+    tmp_path: Path, make_image: ImageMaker, size: int
+) -> None:
+    """`--base-dir` was checked when the row was planned and the file opened later: a folder
+    replaced by a symbolic link in between led the open outside."""
+    base = tmp_path / "base"
+    (base / "photos").mkdir(parents=True)
+    make_image("base/photos/s.png", size=size)
+    make_image("elsewhere/s.png", size=size)
+    rules = RowRules(admin="a@x.io", base_dir=base)
+    plan = plan_row(row(submissionId="s", selfieImage="photos/s.png"), rules, manifest_dir=base)
+    (base / "photos").rename(base / "old")
+    (base / "photos").symlink_to(tmp_path / "elsewhere")
+    if size < 256 * 1024:
+        with pytest.raises(InvalidRowError) as caught:
+            load_row(plan, rules)
+        assert caught.value.code == "outside_base_dir"
+        with pytest.raises(InvalidRowError):
+            measure_row(plan, rules)
+        return
+    # A large file passes its first check, then is swapped before its upload reopens it.
+    (base / "photos").unlink()
+    (base / "old").rename(base / "photos")
+    fields = load_row(plan, rules)
+    (base / "photos").rename(base / "old")
+    (base / "photos").symlink_to(tmp_path / "elsewhere")
+    streamed = dict(fields)["selfieImage"]
+    assert isinstance(streamed, StreamedImage)
+    with pytest.raises(ImageChangedError, match="outside --base-dir"):
+        async for _ in streamed.chunks():
+            pass

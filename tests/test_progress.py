@@ -7,12 +7,20 @@ import io
 import logging
 import re
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
-from batch_uploader import ApiCondition, ApiState, RowResult, Status
+from batch_uploader import ApiCondition, ApiState, ManifestRow, RowResult, Status, upload_manifest
 from batch_uploader.cli.output import api_state_text
 from batch_uploader.cli.progress import Progress
+from batch_uploader.cli.row_count import count_in_child
+from batch_uploader.cli.runtime import stop_on_signals_and_show_progress
+from batch_uploader.manifest import count_rows
+from batch_uploader.sharding import Shard
+
+from .fakes import FakeClient, VirtualClock
+from .support import ImageMaker, run_settings, write_csv_manifest
 
 
 class FakeClock:
@@ -121,3 +129,70 @@ def test_the_next_probe_time_is_the_wall_clock_time_it_will_happen() -> None:
     assert api_state_text(state, now=now, told_ago=60) == (
         "paused: quota spent, next probe at 14:04:00 UTC"
     )
+
+
+def test_the_total_is_the_rows_in_scope_and_stopping_freezes_the_rate() -> None:
+    clock = FakeClock()
+    progress = Progress(stream=io.StringIO(), mode="lines", clock=clock)
+    progress.set_total(741)  # the rows of this shard, counted meanwhile
+    progress.on_resuming(241)  # of which an earlier run finished these
+    for number in range(1, 101):
+        progress.on_row_finished(result(Status.OK, row=number))
+    clock.now += 10
+    assert progress.line().startswith("progress: 100/500 rows (100 ok, 0 failed")
+    assert progress.line().endswith("10.0 rows/s, about 0m40s left")
+    progress.on_unsent_cancelled([ManifestRow(row=n, line=n + 1, values={}) for n in range(400)])
+    clock.now += 50
+    assert progress.line().endswith(
+        "0 cancelled), 10.0 rows/s; stopping: 400 rows never started marked cancelled"
+    )
+
+
+def test_a_completed_run_ends_the_bar_at_total_of_total() -> None:
+    stream = TerminalStream()
+    progress = Progress(stream=stream, mode="bar")
+    with progress.showing():
+        progress.on_resuming(5)  # the count has not come yet
+        for number in range(1, 4):
+            progress.on_row_finished(result(Status.OK, row=number))
+        progress.finish(completed=True)
+    assert progress.total == progress.done == 3
+    assert "3/3" in stream.getvalue()
+
+
+async def test_the_count_in_a_child_process_counts_the_rows_of_the_shard(tmp_path: Path) -> None:
+    ids = [f"sub-{number}" for number in range(1, 3001)]
+    manifest = write_csv_manifest(tmp_path / "m.csv", ((sid, "a.png") for sid in ids))
+    shard = Shard(1, 4)
+    in_shard = sum(1 for sid in ids if shard.holds(sid))
+    assert 0 < in_shard < 3000
+    assert await count_in_child(manifest, shard) == in_shard
+    assert count_rows(manifest, shard.holds) == in_shard
+    assert await count_in_child(manifest, None) == 3000
+    assert await count_in_child(tmp_path / "missing.csv", None) is None
+
+
+async def test_a_sharded_run_shows_the_rows_of_its_shard(
+    tmp_path: Path, make_image: ImageMaker
+) -> None:
+    make_image("a.png", size=300)
+    ids = [f"sub-{number}" for number in range(1, 3001)]
+    manifest = write_csv_manifest(tmp_path / "m.csv", ((sid, "a.png") for sid in ids))
+    shard = Shard(1, 4)
+    in_shard = sum(1 for sid in ids if shard.holds(sid))
+    stream = TerminalStream()
+    progress = Progress(stream=stream, mode="bar")
+    clock = VirtualClock()
+    settings = run_settings(tmp_path / "r.csv", shard=shard)
+    summary = await stop_on_signals_and_show_progress(
+        manifest,
+        progress,
+        lambda observer, control: upload_manifest(
+            manifest, settings, observer=observer, control=control, client=FakeClient(clock)
+        ),
+        shard=shard,
+    )
+    assert summary.rows == in_shard
+    assert progress.total == progress.done == in_shard
+    assert f"{in_shard}/{in_shard}" in stream.getvalue()
+    assert "3000" not in stream.getvalue()

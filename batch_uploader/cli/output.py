@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
+from collections import Counter
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import click
@@ -70,27 +73,92 @@ def log_error(message: str, *, exit_code: int) -> None:
         click.echo(f"batch-uploader: error: {message}", err=True)
 
 
+# Each kind of problem (status and errorCode) is logged row by row this many times; its
+# further rows are counted and summed up at the end, so a million rows whose images sit on
+# a missing mount make a few log lines, not a million.
+ROWS_LOGGED_PER_PROBLEM = 10
+
+
+@dataclass
+class _Repeats:
+    """The rows of one kind of problem beyond those logged one by one."""
+
+    rows: int = 0
+    first_row: int = 0
+    last_row: int = 0
+    folder: str | None = None  # the folder all their files are under, if any
+
+    def add(self, result: RowResult) -> None:
+        if not self.rows:
+            self.first_row = result.row
+            self.folder = _folder(result.problem_path)
+        elif self.folder is not None:
+            self.folder = _common_folder(self.folder, _folder(result.problem_path))
+        self.rows += 1
+        self.last_row = result.row
+
+
 class LoggingObserver(RunObserver):
-    """Logs failed and invalid rows as warnings and each retry as information."""
+    """Logs failed and invalid rows as warnings (the first `ROWS_LOGGED_PER_PROBLEM` of
+    each errorCode; `log_repeats` sums up the rest) and each retry as information."""
+
+    def __init__(self) -> None:
+        self._logged: Counter[tuple[Status, str]] = Counter()
+        self._repeats: dict[tuple[Status, str], _Repeats] = {}
 
     def on_row_finished(self, result: RowResult) -> None:
-        if result.status in {Status.FAILED, Status.INVALID}:
+        if result.status not in {Status.FAILED, Status.INVALID}:
+            return
+        problem = (result.status, result.error_code)
+        if self._logged[problem] >= ROWS_LOGGED_PER_PROBLEM:
+            self._repeats.setdefault(problem, _Repeats()).add(result)
+            return
+        self._logged[problem] += 1
+        logger.warning(
+            "row %d (%s): %s %s: %s%s",
+            result.row,
+            result.submission_id or "no submissionId",
+            result.status.value,
+            result.error_code,
+            result.message,
+            " (further rows like this are counted, not logged one by one)"
+            if self._logged[problem] == ROWS_LOGGED_PER_PROBLEM
+            else "",
+            extra={
+                "fields": {
+                    "row": result.row,
+                    "submissionId": result.submission_id,
+                    "status": result.status.value,
+                    "errorCode": result.error_code,
+                }
+            },
+        )
+
+    def log_repeats(self) -> None:
+        """One line per kind of problem for its rows not logged one by one."""
+        for (status, error_code), repeats in self._repeats.items():
+            under = f" under {repeats.folder}{os.sep}" if repeats.folder else ""
             logger.warning(
-                "row %d (%s): %s %s: %s",
-                result.row,
-                result.submission_id or "no submissionId",
-                result.status.value,
-                result.error_code,
-                result.message,
+                "and %d more rows %s %s%s (rows %d to %d; the report lists each)",
+                repeats.rows,
+                status.value,
+                error_code,
+                under,
+                repeats.first_row,
+                repeats.last_row,
                 extra={
                     "fields": {
-                        "row": result.row,
-                        "submissionId": result.submission_id,
-                        "status": result.status.value,
-                        "errorCode": result.error_code,
+                        "event": "repeated_problem",
+                        "status": status.value,
+                        "errorCode": error_code,
+                        "rows": repeats.rows,
+                        "folder": repeats.folder,
+                        "firstRow": repeats.first_row,
+                        "lastRow": repeats.last_row,
                     }
                 },
             )
+        self._repeats.clear()
 
     def on_retry(self, row: ManifestRow, event: RetryEvent) -> None:
         answer = event.answer
@@ -114,6 +182,19 @@ class LoggingObserver(RunObserver):
             api_state_text(state, now=datetime.now(UTC)),
             extra={"fields": api_state_fields(state, now=datetime.now(UTC))},
         )
+
+
+def _folder(path: str | None) -> str | None:
+    return None if path is None else os.path.dirname(path) or None  # noqa: PTH120 (a string)
+
+
+def _common_folder(folder: str, other: str | None) -> str | None:
+    if other is None or other == folder:
+        return folder if other is not None else None
+    try:
+        return os.path.commonpath([folder, other]) or None
+    except ValueError:  # one absolute, one relative
+        return None
 
 
 def api_state_text(state: ApiState, *, now: datetime, told_ago: float = 0.0) -> str:

@@ -10,7 +10,7 @@ import asyncio
 import logging
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import NoReturn, TextIO
@@ -20,6 +20,7 @@ from tqdm.contrib.logging import logging_redirect_tqdm
 
 from batch_uploader.cli.output import api_state_text
 from batch_uploader.events import ApiCondition, ApiState, RunObserver
+from batch_uploader.manifest import ManifestRow
 from batch_uploader.results import RowResult, Status
 
 logger = logging.getLogger("batch_uploader")
@@ -40,8 +41,13 @@ class Progress(RunObserver):
         if mode not in {"bar", "lines", "off"}:
             raise ValueError(f"unknown progress mode {mode!r}")
         self.mode = mode
-        self.total: int | None = None
+        # The rows in scope: the manifest's rows in this shard (counted meanwhile), less
+        # those an earlier run finished ok. Rows skipped are in neither total nor rate.
+        self._rows_in_shard: int | None = None
+        self._earlier_ok = 0
         self.counts: Counter[Status] = Counter()
+        self.unsent_cancelled = 0
+        self._stopped_at: float | None = None
         self._stream = stream
         self._clock = clock
         self._started = clock()
@@ -59,6 +65,12 @@ class Progress(RunObserver):
     def done(self) -> int:
         return sum(self.counts.values())
 
+    @property
+    def total(self) -> int | None:
+        if self._rows_in_shard is None:
+            return None
+        return max(self._rows_in_shard - self._earlier_ok, 0)
+
     @contextmanager
     def showing(self) -> Iterator[None]:
         """Show the bar (if any) for the duration; log lines are printed above it."""
@@ -75,17 +87,41 @@ class Progress(RunObserver):
             finally:
                 self._bar = None
 
-    def set_total(self, total: int) -> None:
-        self.total = total
+    def set_total(self, rows_in_shard: int) -> None:
+        """The manifest's rows that are this run's shard (all rows without --shard)."""
+        self._rows_in_shard = rows_in_shard
+        self._show_total()
+
+    def on_resuming(self, earlier_ok: int) -> None:
+        self._earlier_ok = earlier_ok
+        self._show_total()
+
+    def _show_total(self) -> None:
         if self._bar is not None:
-            self._bar.total = total
+            self._bar.total = self.total
             self._bar.refresh()
+
+    def finish(self, *, completed: bool) -> None:
+        """The run is over. A completed run finished every row in scope, whether or not the
+        count (in another process) got there first: the total is what was done."""
+        if completed:
+            self._rows_in_shard, self._earlier_ok = self.done, 0
+            self._show_total()
 
     def on_row_finished(self, result: RowResult) -> None:
         self.counts[result.status] += 1
         if self._bar is not None:
             self._bar.set_postfix_str(self._postfix(), refresh=False)
             self._bar.update(1)
+
+    def on_unsent_cancelled(self, rows: Sequence[ManifestRow]) -> None:
+        # Writing these lines is not progress: the count and the rate stay where the stop
+        # left them, and the bar says what is happening.
+        if self._stopped_at is None:
+            self._stopped_at = self._clock()
+        self.unsent_cancelled += len(rows)
+        if self._bar is not None:
+            self._bar.set_postfix_str(self._postfix())
 
     def on_api_state(self, state: ApiState) -> None:
         normal = state.condition is ApiCondition.NORMAL and state.rate_limit is None
@@ -109,19 +145,26 @@ class Progress(RunObserver):
 
     def line(self) -> str:
         """A one-line progress report: rows done, by status, rate and time left."""
-        elapsed = self._clock() - self._started
+        elapsed = (self._stopped_at or self._clock()) - self._started
         rate = self.done / elapsed if elapsed > 0 else 0.0
         of_total = f"/{self.total}" if self.total is not None else ""
         text = f"progress: {self.done}{of_total} rows ({self._tally()}), {rate:.1f} rows/s"
-        if self.total is not None and rate > 0:
-            text += f", about {_duration((self.total - self.done) / rate)} left"
+        if self._stopped_at is not None:
+            text += f"; stopping: {self._stopping_text()}"
+        elif self.total is not None and rate > 0:
+            text += f", about {_duration(max(self.total - self.done, 0) / rate)} left"
         api = self._api_text()
         return f"{text}; {api}" if api else text
 
     def _tally(self) -> str:
         return ", ".join(f"{self.counts[status]} {status.value}" for status in Status)
 
+    def _stopping_text(self) -> str:
+        return f"{self.unsent_cancelled} rows never started marked cancelled"
+
     def _postfix(self) -> str:
+        if self._stopped_at is not None:
+            return f"{self._tally()}; stopping: {self._stopping_text()}"
         api = self._api_text()
         return f"{self._tally()}; {api}" if api else self._tally()
 

@@ -13,6 +13,7 @@ import click
 from batch_uploader.api import API_KEY_ENV, DEFAULT_BASE_URL
 from batch_uploader.cli.api_key import read_api_key
 from batch_uploader.cli.exit_codes import exit_code
+from batch_uploader.cli.open_files import fit_concurrency
 from batch_uploader.cli.options import (
     admin_option,
     base_dir_option,
@@ -210,7 +211,7 @@ def run(
         report_path=report_path,
         overwrite=overwrite,
         resume=resume,
-        concurrency=concurrency,
+        concurrency=fit_concurrency(concurrency),
         timeout=timeout,
         retry=RetryPolicy(max_attempts=max_attempts),
         rate=rate,
@@ -232,6 +233,7 @@ def run(
         lambda observer, control: upload_manifest(
             source, settings, observer=observer, control=control
         ),
+        shard=settings.shard,
     )
     stop = stop_message(summary, settings)
     resume_command = None if summary.all_ok else _resume_command(ctx, summary.report_path)

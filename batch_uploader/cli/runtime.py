@@ -4,7 +4,6 @@ logged and progress shown."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import signal
 from collections.abc import Awaitable, Callable
@@ -12,12 +11,13 @@ from pathlib import Path
 
 from batch_uploader.cli.output import LoggingObserver
 from batch_uploader.cli.progress import Progress
+from batch_uploader.cli.row_count import count_in_child
 from batch_uploader.control import RunControl
-from batch_uploader.errors import BatchUploaderError
 from batch_uploader.eventloop import run_on_fast_loop
 from batch_uploader.events import Observers, RunObserver
-from batch_uploader.manifest import Manifest, count_rows
+from batch_uploader.manifest import Manifest
 from batch_uploader.results import StopReason
+from batch_uploader.sharding import Shard
 from batch_uploader.stats import RunSummary
 
 logger = logging.getLogger("batch_uploader")
@@ -28,19 +28,23 @@ Upload = Callable[[RunObserver, RunControl], Awaitable[RunSummary]]
 
 
 def run_with_signals_and_progress(
-    manifest: Manifest, progress: Progress, upload: Upload
+    manifest: Manifest, progress: Progress, upload: Upload, *, shard: Shard | None = None
 ) -> RunSummary:
     """Run `upload` to its end on the fast event loop; see `stop_on_signals_and_show_progress`."""
-    return run_on_fast_loop(stop_on_signals_and_show_progress(manifest, progress, upload))
+    return run_on_fast_loop(
+        stop_on_signals_and_show_progress(manifest, progress, upload, shard=shard)
+    )
 
 
 async def stop_on_signals_and_show_progress(
-    manifest: Manifest, progress: Progress, upload: Upload
+    manifest: Manifest, progress: Progress, upload: Upload, *, shard: Shard | None = None
 ) -> RunSummary:
-    """Run `upload` under signal handling, logging and progress; count rows meanwhile.
+    """Run `upload` under signal handling, logging and progress; count rows meanwhile
+    (those of `shard` only, when the run has one).
 
-    The first SIGINT or SIGTERM stops taking rows and lets requests in flight finish; a
-    second one cuts them off. Either way every row gets its report line.
+    The first SIGINT or SIGTERM stops taking rows and lets requests in flight finish; every
+    row then gets its report line. A second one cuts the requests off and ends the run
+    within a second: a huge manifest's last rows may be left without a line, for `--resume`.
     """
     control = RunControl()
     loop = asyncio.get_running_loop()
@@ -48,19 +52,23 @@ async def stop_on_signals_and_show_progress(
         loop.add_signal_handler(signal_number, _on_signal, control, reason)
 
     async def count(path: Path) -> None:
-        # The upload reports the same problem if the manifest cannot be read.
-        with contextlib.suppress(BatchUploaderError):
-            progress.set_total(await asyncio.to_thread(count_rows, path))
+        total = await count_in_child(path, shard)
+        if total is not None:
+            progress.set_total(total)
 
     background = [asyncio.create_task(progress.print_lines())]
     # The count costs a pass over the manifest; only progress uses it, and a stream (standard
     # input) can be read only once.
     if progress.mode != "off" and isinstance(manifest, Path):
         background.append(asyncio.create_task(count(manifest)))
+    logging_observer = LoggingObserver()
     try:
         with progress.showing():
-            return await upload(Observers(LoggingObserver(), progress), control)
+            summary = await upload(Observers(logging_observer, progress), control)
+            progress.finish(completed=summary.stop_reason is None)
+            return summary
     finally:
+        logging_observer.log_repeats()
         for signal_number in SIGNAL_REASONS:
             loop.remove_signal_handler(signal_number)
         for task in background:

@@ -23,6 +23,13 @@ def stop_message(summary: RunSummary, settings: RunSettings) -> str | None:
         StopReason.MAX_REQUESTS: (
             f"the budget of {max_requests} requests is spent (--max-requests {max_requests})"
         ),
+        StopReason.MANIFEST_UNREADABLE: (
+            f"{detail}. The rows before that point are done; fix the manifest there, then continue"
+        ),
+        StopReason.OUT_OF_FILES: (
+            f"this process ran out of open files: {detail}. Raise the limit (ulimit -n, or "
+            "LimitNOFILE in a systemd unit) or lower --concurrency, then continue"
+        ),
         StopReason.INTERRUPTED: "interrupted (SIGINT)",
         StopReason.TERMINATED: "terminated (SIGTERM)",
         StopReason.QUOTA_SPENT: (
@@ -124,6 +131,11 @@ def summary_text(summary: RunSummary, *, stop: str | None, resume_command: str |
         lines.insert(1, f"Manifest: {summary.blank_rows} blank rows skipped")
     if stop is not None:
         lines.append(f"Stopped early: {stop}")
+    if summary.report_cut_off:
+        lines.append(
+            "The second signal cut the report short: rows after its last line have none yet; "
+            "the command below sends them"
+        )
     if resume_command is not None:
         lines.append(f"To continue: {resume_command}")
     return "\n".join(lines)
@@ -153,6 +165,7 @@ def summary_fields(
         "quotaWaitSeconds": round(summary.api.quota_wait_seconds, 1),
         "pausedSeconds": round(summary.api.paused_seconds, 1),
         "stopReason": summary.stop_reason.value if summary.stop_reason else None,
+        "reportCutOff": summary.report_cut_off,
         "stopMessage": stop,
         "resumeCommand": resume_command,
     }
