@@ -10,10 +10,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
-from batch_uploader.client import Answer
-from batch_uploader.manifest import ManifestRow
 from batch_uploader.results import RowResult
+
+if TYPE_CHECKING:
+    # Only named in annotations: logging and progress import this module, and neither
+    # needs aiohttp (which `client` brings) to print `--help`.
+    from batch_uploader.client import Answer
+    from batch_uploader.manifest import ManifestRow
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,12 +10,15 @@ import sys
 from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
 import click
 
 from batch_uploader.events import ApiCondition, ApiState, RetryEvent, RunObserver
-from batch_uploader.manifest import ManifestRow
 from batch_uploader.results import RowResult, Status
+
+if TYPE_CHECKING:
+    from batch_uploader.manifest import ManifestRow
 
 logger = logging.getLogger("batch_uploader")
 

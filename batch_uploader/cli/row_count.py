@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -23,22 +24,21 @@ async def count_in_child(path: Path, shard: Shard | None) -> int | None:
     """The rows of the manifest in `shard` (all of them without one); None if it could not
     be counted (the run itself reports an unreadable manifest)."""
     arguments = [str(path), *([str(shard)] if shard is not None else [])]
-    child = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        __name__,
-        *arguments,
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.DEVNULL,
+    # Popen, not asyncio's subprocess: its transport outlived a run that ended while the child
+    # started. Popen returns as soon as the child exists.
+    child = subprocess.Popen(  # noqa: S603, ASYNC220 (this module, run by this Python)
+        [sys.executable, "-m", __name__, *arguments],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
     )
     try:
-        output, _ = await child.communicate()
+        # A thread waits on the child; if the run ends first, the child is killed and that
+        # thread's wait returns at once.
+        output, _ = await asyncio.to_thread(child.communicate)
     finally:
-        if child.returncode is None:
-            with contextlib.suppress(ProcessLookupError):
-                child.kill()
-            await child.wait()
+        if child.poll() is None:
+            child.kill()
     text = output.decode().strip()
     return int(text) if child.returncode == 0 and text.isdigit() else None
 
