@@ -34,9 +34,11 @@ from batch_uploader.events import NullObserver, RetryEvent, RunObserver, SkipRea
 from batch_uploader.gate import ApiGate
 from batch_uploader.manifest import (
     Manifest,
+    ManifestReader,
     ManifestRow,
     ManifestStream,
     ReadingTally,
+    RowBrief,
     manifest_folder,
     open_manifest,
 )
@@ -194,7 +196,7 @@ class _Run:
         self.warned_id_types: set[str] = set()
         self.warned_descriptors = False
 
-    async def execute(self, rows: Iterator[ManifestRow]) -> None:
+    async def execute(self, rows: ManifestReader) -> None:
         if self.earlier.count:
             self.observer.on_resuming(self.earlier.count)
         # Workers take rows straight from the manifest reader (no queue between them), so
@@ -211,7 +213,7 @@ class _Run:
             raise failures.exceptions[0] from None
         finally:
             self.gate.close()
-        await self._cancel_unsent(to_send)
+        await self._cancel_unsent(rows)
 
     def _rows_to_send(self, rows: Iterator[ManifestRow]) -> Iterator[ManifestRow | None]:
         """The rows in scope; None after every `PASS_OVER_BATCH` rows passed over in a row.
@@ -258,7 +260,7 @@ class _Run:
             if result.status is Status.INVALID:
                 await asyncio.sleep(0)
 
-    async def _cancel_unsent(self, rows: Iterator[ManifestRow | None]) -> None:
+    async def _cancel_unsent(self, rows: ManifestReader) -> None:
         """After a stop, every row not yet taken gets its `cancelled` line, in bulk.
 
         Lines go out `CANCEL_BATCH` at a time with one flush each, and the loop gets a turn
@@ -268,17 +270,32 @@ class _Run:
         """
         message = _cancelled_message(self.control.reason)
         deadline: float | None = None
+        briefs = self._briefs_in_scope(rows.briefs())
         while deadline is None or self.clock() < deadline:
-            batch = list(itertools.islice(filter(None, rows), CANCEL_BATCH))
+            batch = list(itertools.islice(briefs, CANCEL_BATCH))
             if not batch:
                 return
             self.report.write_cancelled(batch, message=message, finished_at=datetime.now(UTC))
             self.stats.add_cancelled(len(batch))
-            self.observer.on_unsent_cancelled(batch)
+            self.observer.on_unsent_cancelled(len(batch))
             await asyncio.sleep(0)
             if deadline is None and self.control.aborting.is_set():
                 deadline = self.clock() + ABORT_GRACE_SECONDS
         self.stats.report_cut_off = True
+
+    def _briefs_in_scope(self, briefs: Iterator[RowBrief]) -> Iterator[RowBrief]:
+        """`_rows_to_send`'s choice, on briefs: rows passed over here are not told to the
+        observer (they have no `ManifestRow`); those ok earlier are still counted."""
+        shard = self.settings.shard
+        earlier = self.earlier if self.earlier.count else None
+        for brief in briefs:
+            row, submission_id, _ = brief
+            if shard is not None and not shard.holds(submission_id):
+                continue
+            if earlier is not None and (row, submission_id) in earlier:
+                self.stats.add_earlier_ok()
+                continue
+            yield brief
 
     def _finish(self, result: RowResult) -> None:
         self.report.write(result)

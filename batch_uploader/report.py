@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import IO
 
 from batch_uploader.errors import ConfigurationError, ReportWriteError
-from batch_uploader.manifest import ManifestRow, ManifestStream
+from batch_uploader.manifest import ManifestStream, RowBrief
 from batch_uploader.results import RowResult, Status
 
 CANCELLED = Status.CANCELLED.value
@@ -99,7 +99,7 @@ class ReportWriter:
         self.write_record(report_record(result))
 
     def write_cancelled(
-        self, rows: Sequence[ManifestRow], *, message: str, finished_at: datetime
+        self, rows: Sequence[RowBrief], *, message: str, finished_at: datetime
     ) -> None:
         """The `cancelled` lines of rows never started, written and flushed as one.
 
@@ -119,15 +119,15 @@ class ReportWriter:
         if self._jsonl:
             tail = json.dumps(same, ensure_ascii=False)[1:]
             text = "".join(
-                f'{{"row": {row.row}, "submissionId": {_json_text(row.submission_id)}, '
-                f'"fields": "{";".join(row.image_fields)}", {tail}\n'
-                for row in rows
+                f'{{"row": {row}, "submissionId": {_json_text(submission_id)}, '
+                f'"fields": "{fields}", {tail}\n'
+                for row, submission_id, fields in rows
             )
         else:
             tail = _csv_line(["" if value is None else value for value in same.values()])
             text = "".join(
-                f"{row.row},{_csv_cell(row.submission_id)},{';'.join(row.image_fields)},{tail}"
-                for row in rows
+                f"{row},{_csv_cell(submission_id)},{fields},{tail}"
+                for row, submission_id, fields in rows
             )
         self._guarded(lambda: self._file.write(text))
 

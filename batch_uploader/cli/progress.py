@@ -10,7 +10,7 @@ import asyncio
 import logging
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import NoReturn, TextIO
@@ -20,7 +20,6 @@ from tqdm.contrib.logging import logging_redirect_tqdm
 
 from batch_uploader.cli.output import api_state_text
 from batch_uploader.events import ApiCondition, ApiState, RunObserver
-from batch_uploader.manifest import ManifestRow
 from batch_uploader.results import RowResult, Status
 
 logger = logging.getLogger("batch_uploader")
@@ -114,12 +113,12 @@ class Progress(RunObserver):
             self._bar.set_postfix_str(self._postfix(), refresh=False)
             self._bar.update(1)
 
-    def on_unsent_cancelled(self, rows: Sequence[ManifestRow]) -> None:
+    def on_unsent_cancelled(self, rows: int) -> None:
         # Writing these lines is not progress: the count and the rate stay where the stop
         # left them, and the bar says what is happening.
         if self._stopped_at is None:
             self._stopped_at = self._clock()
-        self.unsent_cancelled += len(rows)
+        self.unsent_cancelled += rows
         if self._bar is not None:
             self._bar.set_postfix_str(self._postfix())
 
