@@ -26,7 +26,7 @@ from batch_uploader.control import RunControl
 from batch_uploader.errors import ConfigurationError
 from batch_uploader.manifest import ManifestRow
 from batch_uploader.multipart import FormFields
-from batch_uploader.report import ReportWriter
+from batch_uploader.report import REPORT_COLUMNS, ReportWriter
 from batch_uploader.results import RowResult
 
 from .fakes import FakeClient, VirtualClock
@@ -154,20 +154,7 @@ async def test_passing_over_rows_already_ok_lets_the_loop_run(
     manifest = write_rows(tmp_path, make_image, 20_001)
     with (tmp_path / "r.csv").open("w", newline="") as file:
         writer = csv.writer(file, lineterminator="\n")
-        writer.writerow(
-            [
-                "row",
-                "submissionId",
-                "fields",
-                "status",
-                "httpStatus",
-                "errorCode",
-                "message",
-                "attempts",
-                "elapsedMs",
-                "finishedAt",
-            ]
-        )
+        writer.writerow(REPORT_COLUMNS)
         for number in range(1, 20_001):
             writer.writerow(
                 [
@@ -290,31 +277,46 @@ def test_a_million_identical_problems_make_a_few_log_lines(
     )
 
 
-async def test_out_of_descriptors_a_row_waits_and_is_never_invalid(
-    tmp_path: Path, make_image: ImageMaker, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    manifest = write_rows(tmp_path, make_image, 20)
+def refuse_image_opens(
+    monkeypatch: pytest.MonkeyPatch, error: OSError, times: int | None = None
+) -> Counter[str]:
+    """Make opening the test image fail with `error` (the first `times` times, or always)."""
     real_open = os.open
-    refusals = Counter[str]()
+    refusals: Counter[str] = Counter()
 
-    def open_with_shortage(path: Any, flags: int, *args: Any, **kwargs: Any) -> int:
-        if str(path).endswith("s.png") and refusals["EMFILE"] < 5:
-            refusals["EMFILE"] += 1
-            raise OSError(errno.EMFILE, "Too many open files")
+    def refusing_open(path: Any, flags: int, *args: Any, **kwargs: Any) -> int:
+        if str(path).endswith("s.png") and (times is None or refusals["open"] < times):
+            refusals["open"] += 1
+            raise error
         return real_open(path, flags, *args, **kwargs)
 
-    monkeypatch.setattr("batch_uploader.images.os.open", open_with_shortage)
+    monkeypatch.setattr("batch_uploader.images.os.open", refusing_open)
+    return refusals
+
+
+async def run_with_virtual_time(tmp_path: Path, manifest: Path, concurrency: int) -> Any:
     clock = VirtualClock()
     summary = await clock.run(
         upload_manifest(
             manifest,
-            run_settings(tmp_path / "r.csv", concurrency=4),
+            run_settings(tmp_path / "r.csv", concurrency=concurrency),
             client=FakeClient(clock),
             clock=clock,
             sleep=clock.sleep,
         )
     )
-    assert refusals["EMFILE"] == 5
+    return summary, clock
+
+
+async def test_out_of_descriptors_a_row_waits_and_is_never_invalid(
+    tmp_path: Path, make_image: ImageMaker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    manifest = write_rows(tmp_path, make_image, 20)
+    refusals = refuse_image_opens(
+        monkeypatch, OSError(errno.EMFILE, "Too many open files"), times=5
+    )
+    summary, _ = await run_with_virtual_time(tmp_path, manifest, concurrency=4)
+    assert refusals["open"] == 5
     assert summary.all_ok
     assert {line["status"] for line in report_lines(tmp_path / "r.csv")} == {"ok"}
 
@@ -323,25 +325,8 @@ async def test_no_descriptor_for_a_minute_stops_the_run_with_no_row_invalid(
     tmp_path: Path, make_image: ImageMaker, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     manifest = write_rows(tmp_path, make_image, 20)
-
-    real_open = os.open
-
-    def no_descriptors(path: Any, flags: int, *args: Any, **kwargs: Any) -> int:
-        if str(path).endswith("s.png"):
-            raise OSError(errno.ENFILE, "Too many open files in system")
-        return real_open(path, flags, *args, **kwargs)
-
-    monkeypatch.setattr("batch_uploader.images.os.open", no_descriptors)
-    clock = VirtualClock()
-    summary = await clock.run(
-        upload_manifest(
-            manifest,
-            run_settings(tmp_path / "r.csv", concurrency=2),
-            client=FakeClient(clock),
-            clock=clock,
-            sleep=clock.sleep,
-        )
-    )
+    refuse_image_opens(monkeypatch, OSError(errno.ENFILE, "Too many open files in system"))
+    summary, clock = await run_with_virtual_time(tmp_path, manifest, concurrency=2)
     assert summary.stop_reason is StopReason.OUT_OF_FILES
     assert "Too many open files in system" in (summary.stop_detail or "")
     assert clock.now >= 60
