@@ -1,8 +1,9 @@
 """Image files: safe opening, the checks SPEC.md asks for, and Base64 encoding.
 
 Small images are read whole with one system call (on the event loop: cheaper than a thread
-hop); larger ones become `StreamedImage`s, read and encoded chunk by chunk in aiofiles'
-threads as their request goes out.
+hop); larger ones become `StreamedImage`s, read and encoded chunk by chunk as their request
+goes out: on the loop when the page cache holds the chunk, in aiofiles' threads when it does
+not (`file_reads`).
 """
 
 from __future__ import annotations
@@ -15,11 +16,11 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import TypeAlias
 
-import aiofiles
 import pybase64
 
 from batch_uploader.api import IMAGE_SUFFIXES, JPEG_MAGIC, PNG_MAGIC
 from batch_uploader.errors import DescriptorsExhaustedError, ImageChangedError, InvalidRowError
+from batch_uploader.file_reads import BufferPool, read_into
 
 # Paths may be plain strings: on the per-row path a pathlib.Path costs more than the check.
 StrPath: TypeAlias = str | os.PathLike[str]
@@ -48,28 +49,48 @@ class StreamedImage:
     async def chunks(self) -> AsyncIterator[bytes]:
         """Its Base64, in pieces; raises ImageChangedError if the file is not `size` long,
         or can no longer be read (deleted, moved, a mount gone)."""
-        remaining = self.size
         try:
-            async with aiofiles.open(self.path, "rb") as file:
-                if self.within is not None:
-                    try:
-                        check_confined(file.fileno(), self.path, self.within)
-                    except InvalidRowError as escape:
-                        raise ImageChangedError(escape.message) from None
-                while remaining > 0:
-                    content = await file.read(min(STREAM_CHUNK_BYTES, remaining))
-                    if not content:
-                        break
-                    remaining -= len(content)
-                    yield pybase64.b64encode(content)
-                extra = await file.read(1)
+            fd = os.open(self.path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
         except OSError as error:
-            reason = error.strerror or type(error).__name__
-            raise ImageChangedError(
-                f"{self.path} could not be read during its upload: {reason}"
-            ) from None
-        if remaining != 0 or extra:
-            raise ImageChangedError(f"{self.path} changed size during its upload")
+            raise _unreadable_now(self.path, error) from None
+        try:
+            if self.within is not None:
+                try:
+                    check_confined(fd, self.path, self.within)
+                except InvalidRowError as escape:
+                    raise ImageChangedError(escape.message) from None
+            offset = 0
+            while offset < self.size:
+                encoded, count = await _read_encoded(fd, offset, self.size - offset)
+                if count == 0:
+                    break
+                offset += count
+                yield encoded
+            if offset != self.size or await read_into(fd, memoryview(bytearray(1)), offset):
+                raise ImageChangedError(f"{self.path} changed size during its upload")
+        except OSError as error:
+            raise _unreadable_now(self.path, error) from None
+        finally:
+            os.close(fd)
+
+
+_read_buffers = BufferPool(STREAM_CHUNK_BYTES)
+
+
+async def _read_encoded(fd: int, offset: int, remaining: int) -> tuple[bytes, int]:
+    """The next chunk's Base64, and how many file bytes it holds."""
+    buffer = _read_buffers.take()
+    try:
+        view = memoryview(buffer)[: min(STREAM_CHUNK_BYTES, remaining)]
+        count = await read_into(fd, view, offset)
+        return pybase64.b64encode(view[:count]), count
+    finally:
+        _read_buffers.give(buffer)
+
+
+def _unreadable_now(path: StrPath, error: OSError) -> ImageChangedError:
+    reason = error.strerror or type(error).__name__
+    return ImageChangedError(f"{path} could not be read during its upload: {reason}")
 
 
 def base64_length(size: int) -> int:

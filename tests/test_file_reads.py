@@ -1,0 +1,108 @@
+"""Reading image files: on the loop from the page cache, in a thread when a read would wait."""
+
+from __future__ import annotations
+
+import errno
+import os
+import threading
+from pathlib import Path
+from typing import Any
+
+import pybase64
+import pytest
+
+from batch_uploader import file_reads
+from batch_uploader.file_reads import read_into
+from batch_uploader.images import StreamedImage
+
+from .support import ImageMaker
+
+
+class ColdFiles:
+    """A file system whose reads all wait for the disk: `RWF_NOWAIT` reads fail with EAGAIN
+    (after `cached` bytes, if any), and plain reads note the thread they ran on."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, *, cached: int = 0) -> None:
+        self.cached = cached
+        self.threads: set[int] = set()
+        self.nowait_calls = 0
+        self._real = os.preadv
+        monkeypatch.setattr(os, "preadv", self.preadv)
+
+    def preadv(self, fd: int, buffers: list[Any], offset: int, flags: int = 0) -> int:
+        if flags & getattr(os, "RWF_NOWAIT", 0):
+            self.nowait_calls += 1
+            if offset >= self.cached:
+                raise BlockingIOError(errno.EAGAIN, "would block")
+            view = buffers[0][: self.cached - offset]
+            return int(self._real(fd, [view], offset))
+        self.threads.add(threading.get_ident())
+        return int(self._real(fd, buffers, offset))
+
+
+needs_nowait = pytest.mark.skipif(not hasattr(os, "RWF_NOWAIT"), reason="Linux's RWF_NOWAIT")
+
+
+async def read_file(path: Path) -> bytes:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        buffer = bytearray(os.fstat(fd).st_size + 10)
+        count = await read_into(fd, memoryview(buffer), 0)
+    finally:
+        os.close(fd)
+    return bytes(buffer[:count])
+
+
+async def test_cached_bytes_are_read_on_the_loop(
+    tmp_path: Path, make_image: ImageMaker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    content = make_image("a.png", size=100_000)
+    files = ColdFiles(monkeypatch, cached=10**9)
+    assert await read_file(tmp_path / "a.png") == content
+    if hasattr(os, "RWF_NOWAIT"):
+        assert files.threads == set()
+        assert files.nowait_calls >= 1
+
+
+@needs_nowait
+async def test_a_read_that_would_wait_goes_to_a_thread(
+    tmp_path: Path, make_image: ImageMaker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    content = make_image("a.png", size=100_000)
+    files = ColdFiles(monkeypatch, cached=40_000)  # the first part cached, the rest not
+    assert await read_file(tmp_path / "a.png") == content
+    assert files.threads
+    assert threading.get_ident() not in files.threads
+
+
+@needs_nowait
+async def test_a_file_system_that_refuses_nowait_is_read_in_threads_from_then_on(
+    tmp_path: Path, make_image: ImageMaker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    content = make_image("a.png", size=5_000)
+    files = ColdFiles(monkeypatch)
+
+    def refuse(fd: int, buffers: list[Any], offset: int, flags: int = 0) -> int:
+        if flags:
+            files.nowait_calls += 1
+            raise OSError(errno.EOPNOTSUPP, "Operation not supported")
+        return files.preadv(fd, buffers, offset)
+
+    monkeypatch.setattr(os, "preadv", refuse)
+    monkeypatch.setattr(file_reads, "_nowait_reads", [True])
+    assert await read_file(tmp_path / "a.png") == content
+    assert await read_file(tmp_path / "a.png") == content
+    assert files.nowait_calls == 1
+
+
+@needs_nowait
+async def test_a_streamed_image_from_cold_files_is_whole_and_read_off_the_loop(
+    tmp_path: Path, make_image: ImageMaker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    content = make_image("big.png", size=2_000_000)
+    files = ColdFiles(monkeypatch)
+    image = StreamedImage(str(tmp_path / "big.png"), len(content))
+    encoded = b"".join([chunk async for chunk in image.chunks()])
+    assert encoded == pybase64.b64encode(content)
+    assert files.threads
+    assert threading.get_ident() not in files.threads
