@@ -213,7 +213,7 @@ def compare(args: argparse.Namespace, folder: Path) -> dict[str, object]:
     try:
         # Rounds interleave the clients, so a slow spell on the machine hits them alike.
         for _ in range(args.repeat):
-            for name in CLIENTS:
+            for name in args.clients:
                 limit = args.sequential_rows if name == "sequential" else None
                 command = [sys.executable, __file__, "--client", name, "--url", server.url]
                 command += ["--manifest", str(manifest), "--concurrency", str(args.concurrency)]
@@ -239,6 +239,15 @@ def compare(args: argparse.Namespace, folder: Path) -> dict[str, object]:
     ratio_rounds = {
         f"batch-uploader / {name}": [
             ours["rows_per_second"] / theirs["rows_per_second"]
+            for ours, theirs in zip(runs["batch-uploader"], measured, strict=True)
+        ]
+        for name, measured in runs.items()
+        if name != "batch-uploader"
+    }
+    # CPU per row, ours over theirs, also within each round.
+    ratio_rounds |= {
+        f"CPU per row, batch-uploader / {name}": [
+            (ours["cpu"] / ours["rows"]) / (theirs["cpu"] / theirs["rows"])
             for ours, theirs in zip(runs["batch-uploader"], measured, strict=True)
         ]
         for name, measured in runs.items()
@@ -303,6 +312,12 @@ def main() -> None:
     parser.add_argument("--latency-ms", type=int, default=20)
     parser.add_argument(
         "--repeat", type=int, default=1, help="rounds of all clients; the median counts"
+    )
+    parser.add_argument(
+        "--clients",
+        type=lambda text: [name for name in text.split(",") if name],
+        default=list(CLIENTS),
+        help="baselines to run beside batch-uploader, comma-separated (default: all)",
     )
     parser.add_argument("--json", type=Path, help="write the results here too")
     parser.add_argument("--memory", action="store_true", help="measure the memory bounds")
