@@ -26,6 +26,7 @@ from batch_uploader.errors import (
     DescriptorsExhaustedError,
     InvalidRowError,
     ManifestError,
+    ReadWouldWait,
     ReportWriteError,
     RunStoppedError,
     SettingError,
@@ -43,7 +44,7 @@ from batch_uploader.manifest import (
     open_manifest,
 )
 from batch_uploader.multipart import FormFields
-from batch_uploader.prepare import RowPlan, load_row, plan_row
+from batch_uploader.prepare import RowPlan, load_row, load_row_in_thread, plan_row
 from batch_uploader.proxies import proxy_for
 from batch_uploader.report import ReportWriter, default_report_path
 from batch_uploader.report_file import EarlierOkRows, ReportMode, open_report, same_file
@@ -103,7 +104,11 @@ async def upload_manifest(
         rows = stack.enter_context(open_manifest(manifest_path, tally))
         if client is None:
             session = await stack.enter_async_context(
-                open_session(concurrency=settings.concurrency, ca_bundle=settings.ca_bundle)
+                open_session(
+                    concurrency=settings.concurrency,
+                    ca_bundle=settings.ca_bundle,
+                    tls=settings.base_url.lower().startswith("https:"),
+                )
             )
             client = ArgosClient(
                 session,
@@ -320,7 +325,13 @@ class _Run:
             # Small images are read and encoded right here (a worker thread per row would
             # cost more than the work); large ones stream from their files later.
             try:
-                fields = load_row(plan, rules)
+                fields = load_row(plan, rules, may_wait=False)
+            except ReadWouldWait:
+                # Not in the page cache (a cold disk, a network mount): a thread waits.
+                try:
+                    fields = await load_row_in_thread(plan, rules)
+                except DescriptorsExhaustedError as shortage:
+                    fields = await self._load_when_descriptors_free(plan, shortage)
             except DescriptorsExhaustedError as shortage:
                 fields = await self._load_when_descriptors_free(plan, shortage)
         except InvalidRowError as rejection:
@@ -377,7 +388,7 @@ class _Run:
             waited += delay
             delay = min(delay * 2, DESCRIPTOR_MAX_WAIT)
             try:
-                return load_row(plan, self.settings.rules)
+                return await load_row_in_thread(plan, self.settings.rules)
             except DescriptorsExhaustedError:
                 continue
         self.control.stop(

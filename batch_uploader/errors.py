@@ -126,6 +126,11 @@ class DescriptorsExhaustedError(Exception):
     never a fault of the row whose file could not be opened."""
 
 
+class ReadWouldWait(Exception):  # noqa: N818 (not a failure: "read it in a thread instead")
+    """An image's bytes are not in the page cache: reading them on the event loop would
+    hold every request until the disk (or network mount) answers."""
+
+
 class RunStoppedError(Exception):
     """Raised inside a worker when the run stopped while it waited or was about to send."""
 

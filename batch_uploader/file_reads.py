@@ -54,6 +54,43 @@ def _read_if_cached(fd: int, view: memoryview, offset: int) -> int | None:
         return None
 
 
+def read_whole_if_cached(fd: int, size: int) -> bytes | None:
+    """The whole file (`size` bytes, or more if it grew) when the page cache holds it; None
+    when some of it would wait for the disk. Without `RWF_NOWAIT`, plain reads."""
+    if not _nowait_reads[0]:
+        return read_whole(fd, size)
+    buffer = bytearray(size + 1)
+    view = memoryview(buffer)
+    filled = 0
+    while filled <= size:
+        count = _read_if_cached(fd, view[filled:], filled)
+        if count is None:
+            return None
+        if count == 0:
+            break  # its end
+        filled += count
+    view.release()
+    if filled > size:
+        return bytes(buffer) + _read_rest(fd, filled)  # it grew since it was sized
+    del buffer[filled:]
+    return bytes(buffer)
+
+
+def read_whole(fd: int, size: int) -> bytes:
+    """Plain reads to the file's end, waiting as long as the disk takes: one read, unless
+    the file grew past `size`."""
+    first = os.pread(fd, size + 1, 0)
+    return first if len(first) <= size else first + _read_rest(fd, len(first))
+
+
+def _read_rest(fd: int, offset: int) -> bytes:
+    chunks = []
+    while chunk := os.pread(fd, 1 << 16, offset):
+        chunks.append(chunk)
+        offset += len(chunk)
+    return b"".join(chunks)
+
+
 class BufferPool:
     """Reusable read buffers: a fresh 768 KiB buffer per chunk cost ~200 page faults each
     (0.5 ms a 1 MiB image). A read served from the cache gives its buffer back before the

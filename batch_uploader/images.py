@@ -19,8 +19,18 @@ from typing import TypeAlias
 import pybase64
 
 from batch_uploader.api import IMAGE_SUFFIXES, JPEG_MAGIC, PNG_MAGIC
-from batch_uploader.errors import DescriptorsExhaustedError, ImageChangedError, InvalidRowError
-from batch_uploader.file_reads import BufferPool, read_into
+from batch_uploader.errors import (
+    DescriptorsExhaustedError,
+    ImageChangedError,
+    InvalidRowError,
+    ReadWouldWait,
+)
+from batch_uploader.file_reads import (
+    BufferPool,
+    read_into,
+    read_whole,
+    read_whole_if_cached,
+)
 
 # Paths may be plain strings: on the per-row path a pathlib.Path costs more than the check.
 StrPath: TypeAlias = str | os.PathLike[str]
@@ -124,16 +134,24 @@ def image_size(path: StrPath, *, within: str | None = None) -> int:
 
 
 def load_image(
-    path: StrPath, *, stream_above: int = STREAM_ABOVE_BYTES, within: str | None = None
+    path: StrPath,
+    *,
+    stream_above: int = STREAM_ABOVE_BYTES,
+    within: str | None = None,
+    may_wait: bool = True,
 ) -> bytes | StreamedImage:
     """A checked image: its bytes, or, when larger than `stream_above`, a `StreamedImage`.
-    With `within`, the file must lie under that resolved folder (`--base-dir`)."""
+    With `within`, the file must lie under that resolved folder (`--base-dir`). With
+    `may_wait` False (on the event loop), raises `ReadWouldWait` rather than wait for a
+    read the page cache cannot answer."""
     fd, size = _open_regular_file(path, within)
     try:
         if size > stream_above:
             _check_content(path, os.read(fd, MAGIC_LENGTH), size)
             return StreamedImage(path, size, within)
-        content = _read_all(fd, size)
+        content = read_whole(fd, size) if may_wait else read_whole_if_cached(fd, size)
+        if content is None:
+            raise ReadWouldWait(path)
     except OSError as error:
         raise InvalidRowError(
             "unreadable", f"{path} cannot be read: {error.strerror}", path=path
@@ -142,16 +160,6 @@ def load_image(
         os.close(fd)
     _check_content(path, content[:MAGIC_LENGTH], len(content))
     return content
-
-
-def _read_all(fd: int, expected: int) -> bytes:
-    # A regular file's short read means its end: one read suffices unless the file grew.
-    chunks = [os.read(fd, expected + 1)]
-    if len(chunks[0]) <= expected:
-        return chunks[0]
-    while chunks[-1]:
-        chunks.append(os.read(fd, 1 << 16))
-    return b"".join(chunks)
 
 
 def encode_image(content: bytes) -> bytes:

@@ -10,6 +10,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+import aiofiles.os
+
 from batch_uploader.api import ADMIN, ID_DOCUMENT_FIELDS, ID_TYPE, SUBMISSION_ID
 from batch_uploader.errors import InvalidRowError
 from batch_uploader.images import (
@@ -79,20 +81,31 @@ def measure_row(plan: RowPlan, rules: RowRules) -> int:
     return _check_size(plan, lengths, rules)
 
 
-def load_row(plan: RowPlan, rules: RowRules) -> FormFields:
+def load_row(plan: RowPlan, rules: RowRules, *, may_wait: bool = True) -> FormFields:
     """The request's fields: small images read and encoded now, large ones left to stream.
 
     Each file is opened once here; a large one is read once more, as its request goes out.
+    With `may_wait` False (on the event loop), raises `ReadWouldWait` when an image is not
+    in the page cache: `load_row_in_thread` then reads it.
     """
     fields: list[tuple[str, FieldValue]] = []
     lengths: list[tuple[str, int]] = []
     for name, path in plan.images:
-        image = load_image(path, within=plan.within)
+        image = load_image(path, within=plan.within, may_wait=may_wait)
         value = image if isinstance(image, StreamedImage) else encode_image(image)
         fields.append((name, value))
         lengths.append((name, len(value) if isinstance(value, bytes) else value.encoded_length))
     _check_size(plan, lengths, rules)
     return [*plan.text_fields, *fields]
+
+
+async def load_row_in_thread(plan: RowPlan, rules: RowRules) -> FormFields:
+    """`load_row` in aiofiles' threads, for images a read from disk must wait for."""
+    fields: FormFields = await _load_row_in_thread(plan, rules)
+    return fields
+
+
+_load_row_in_thread = aiofiles.os.wrap(load_row)
 
 
 def _check_size(plan: RowPlan, lengths: list[tuple[str, int]], rules: RowRules) -> int:

@@ -11,11 +11,12 @@ from typing import Any
 import pybase64
 import pytest
 
-from batch_uploader import file_reads
+from batch_uploader import file_reads, upload_manifest
 from batch_uploader.file_reads import read_into
 from batch_uploader.images import StreamedImage
 
-from .support import ImageMaker
+from .fakes import FakeClient, VirtualClock
+from .support import ImageMaker, run_settings, write_csv_manifest
 
 
 class ColdFiles:
@@ -106,3 +107,36 @@ async def test_a_streamed_image_from_cold_files_is_whole_and_read_off_the_loop(
     assert encoded == pybase64.b64encode(content)
     assert files.threads
     assert threading.get_ident() not in files.threads
+
+
+@needs_nowait
+async def test_a_run_over_cold_files_reads_them_in_threads_and_sends_every_row(
+    tmp_path: Path, make_image: ImageMaker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Small images were read whole with a blocking read on the loop: on a cold network
+    mount every read held every request. Now a read the cache cannot answer goes to a thread."""
+    make_image("small.png", size=20_000)
+    rows = [(f"s{number}", "small.png") for number in range(40)]
+    manifest = write_csv_manifest(tmp_path / "m.csv", rows)
+    files = ColdFiles(monkeypatch)
+    pread_threads: set[int] = set()
+    real_pread = os.pread
+
+    def noting_pread(fd: int, length: int, offset: int) -> bytes:
+        pread_threads.add(threading.get_ident())
+        return real_pread(fd, length, offset)
+
+    monkeypatch.setattr(os, "pread", noting_pread)
+    clock = VirtualClock()
+    summary = await upload_manifest(
+        manifest,
+        run_settings(tmp_path / "r.csv", concurrency=4),
+        client=FakeClient(clock),
+        clock=clock,
+        sleep=clock.sleep,
+    )
+    assert summary.all_ok
+    loop_thread = threading.get_ident()
+    assert files.nowait_calls >= 40  # each tried on the loop first
+    assert pread_threads
+    assert loop_thread not in pread_threads
