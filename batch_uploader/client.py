@@ -18,7 +18,8 @@ from aiohttp.abc import AbstractResolver
 
 from batch_uploader.api import API_KEY_HEADER, ENDPOINT
 from batch_uploader.errors import ImageChangedError, SettingError
-from batch_uploader.multipart import FormFields, form_body
+from batch_uploader.multipart import FormFields
+from batch_uploader.request_body import form_body
 
 USER_AGENT = f"batch-uploader/{version('batch-uploader')}"
 # An error answer is a small JSON object; anything longer is not worth reading.

@@ -1,20 +1,20 @@
-"""The multipart/form-data body of one request: plain text fields, no filenames."""
+"""The multipart/form-data layout of one request: plain text fields, no filenames.
+
+aiohttp frames the form (`framing`); its size is known before any image is encoded.
+`request_body` turns fields into the body aiohttp sends.
+"""
 
 from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TypeAlias
-
-from aiohttp import MultipartWriter, hdrs
-from aiohttp.abc import AbstractStreamWriter
-from aiohttp.payload import BytesPayload, Payload
+from typing import TYPE_CHECKING, TypeAlias
 
 from batch_uploader.images import StreamedImage
 
-# Pieces of a body smaller than this are joined before they are written.
-JOIN_BELOW_BYTES = 16 * 1024
+if TYPE_CHECKING:
+    from aiohttp import MultipartWriter
 
 TextFields: TypeAlias = Sequence[tuple[str, bytes]]
 FieldValue: TypeAlias = bytes | StreamedImage
@@ -23,6 +23,10 @@ FormFields: TypeAlias = Sequence[tuple[str, FieldValue]]
 
 def build_form(fields: TextFields) -> MultipartWriter:
     """A form whose parts look like `curl --form name=value`: a name, no filename, no type."""
+    # aiohttp takes 0.13 s to import; `validate` needs it only for a request near the limit.
+    from aiohttp import MultipartWriter, hdrs  # noqa: PLC0415
+    from aiohttp.payload import BytesPayload  # noqa: PLC0415
+
     form = MultipartWriter("form-data")
     for name, value in fields:
         part = BytesPayload(value)
@@ -42,54 +46,8 @@ class _Collector:
         self.chunks.append(bytes(chunk))
 
 
-class FormBody(Payload):
-    """A whole multipart body: aiohttp's framing around our values, with a known length.
-
-    Values in memory go out with the framing in as few writes as possible; streamed images
-    are read and encoded chunk by chunk as they are written.
-    """
-
-    def __init__(self, pieces: Sequence[FieldValue], *, content_type: str) -> None:
-        # Small pieces (framing, text fields) are joined into one write; an encoded image is
-        # written as it is: joining it too copied it, and every request in flight then held
-        # its image twice (0.15 MB per 50 KB request, 200 MB at concurrency 1024).
-        merged: list[FieldValue] = []
-        in_memory: list[bytes] = []
-        for piece in pieces:
-            if isinstance(piece, bytes) and len(piece) < JOIN_BELOW_BYTES:
-                in_memory.append(piece)
-                continue
-            if in_memory:
-                merged.append(b"".join(in_memory))
-                in_memory = []
-            merged.append(piece)
-        if in_memory:
-            merged.append(b"".join(in_memory))
-        super().__init__(merged, content_type=content_type)
-        self._pieces = merged
-        self._size = sum(
-            len(piece) if isinstance(piece, bytes) else piece.encoded_length for piece in merged
-        )
-
-    async def write(self, writer: AbstractStreamWriter) -> None:
-        for piece in self._pieces:
-            if isinstance(piece, bytes):
-                await writer.write(piece)
-            else:
-                async for chunk in piece.chunks():
-                    await writer.write(chunk)
-
-    async def write_with_length(
-        self, writer: AbstractStreamWriter, content_length: int | None
-    ) -> None:
-        await self.write(writer)
-
-    def decode(self, encoding: str = "utf-8", errors: str = "strict") -> str:
-        raise TypeError("a form body is bytes, not text")
-
-
 @dataclass(frozen=True, slots=True)
-class _Framing:
+class Framing:
     """aiohttp's framing of a form with given field names: the bytes between the values."""
 
     segments: tuple[bytes, ...]
@@ -100,18 +58,16 @@ class _Framing:
         return sum(len(segment) for segment in self.segments)
 
 
-def form_body(fields: FormFields) -> FormBody:
-    """The request body for these fields, its framing and Content-Type made by aiohttp.
+# The framing of one field (its boundary line and Content-Disposition header) is well under
+# this: a request whose values leave this much room per field fits, without building it.
+FRAMING_BYTES_PER_FIELD_AT_MOST = 512
 
-    aiohttp frames a form of placeholder values once per layout of field names; each body
-    is that framing with our values in place: one buffer (or a few pieces, when images
-    stream) instead of a dozen small socket writes, and no form object per request.
-    """
-    framing = _framing(tuple(name for name, _ in fields))
-    pieces: list[FieldValue] = [framing.segments[0]]
-    for (_, value), segment in zip(fields, framing.segments[1:], strict=True):
-        pieces += [value, segment]
-    return FormBody(pieces, content_type=framing.content_type)
+
+def form_size_at_most(text_fields: TextFields, image_lengths: Sequence[tuple[str, int]]) -> int:
+    """An upper bound of `form_size`, made without aiohttp: far under the limit, enough."""
+    fields = len(text_fields) + len(image_lengths)
+    values = sum(len(value) for _, value in text_fields) + sum(n for _, n in image_lengths)
+    return values + FRAMING_BYTES_PER_FIELD_AT_MOST * (fields + 1)
 
 
 def form_size(text_fields: TextFields, image_lengths: Sequence[tuple[str, int]]) -> int:
@@ -122,12 +78,12 @@ def form_size(text_fields: TextFields, image_lengths: Sequence[tuple[str, int]])
     """
     names = tuple(name for name, _ in (*text_fields, *image_lengths))
     values = sum(len(value) for _, value in text_fields)
-    return _framing(names).size + values + sum(length for _, length in image_lengths)
+    return framing(names).size + values + sum(length for _, length in image_lengths)
 
 
 # One framing per layout of field names (there are a handful), built once by aiohttp.
 @functools.lru_cache(maxsize=64)
-def _framing(names: tuple[str, ...]) -> _Framing:
+def framing(names: tuple[str, ...]) -> Framing:
     placeholders = [b"\x00batch-uploader-value-%d\x00" % index for index in range(len(names))]
     form = build_form(list(zip(names, placeholders, strict=True)))
     collector = _Collector()
@@ -147,4 +103,4 @@ def _framing(names: tuple[str, ...]) -> _Framing:
         before, _, rest = rest.partition(placeholder)
         segments.append(before)
     segments.append(rest)
-    return _Framing(tuple(segments), form.headers[hdrs.CONTENT_TYPE])
+    return Framing(tuple(segments), form.headers["Content-Type"])

@@ -1,6 +1,6 @@
 """From a manifest row to a request that is ready to send, or the reason it cannot be sent.
 
-`plan_row` checks what the row says without touching files. `measure_row` (for `validate`)
+`plan_row` checks what the row says without touching files. `check_files` (for `validate`)
 and `load_row` (for `run`) check the files with a few short system calls each.
 """
 
@@ -24,7 +24,7 @@ from batch_uploader.images import (
     load_image,
 )
 from batch_uploader.manifest import ManifestRow
-from batch_uploader.multipart import FieldValue, FormFields, form_size
+from batch_uploader.multipart import FieldValue, FormFields, form_size, form_size_at_most
 from batch_uploader.settings import RowRules
 
 
@@ -73,12 +73,13 @@ def plan_row(row: ManifestRow, rules: RowRules, *, manifest_dir: Path) -> RowPla
     )
 
 
-def measure_row(plan: RowPlan, rules: RowRules) -> int:
-    """Check every image file of the plan without reading it whole; return the request size."""
+def check_files(plan: RowPlan, rules: RowRules) -> None:
+    """Check every image file of the plan, and the request's size, without reading the
+    files whole (`validate`)."""
     lengths = [
         (name, base64_length(image_size(path, within=plan.within))) for name, path in plan.images
     ]
-    return _check_size(plan, lengths, rules)
+    _check_size(plan, lengths, rules)
 
 
 def load_row(plan: RowPlan, rules: RowRules, *, may_wait: bool = True) -> FormFields:
@@ -108,7 +109,9 @@ async def load_row_in_thread(plan: RowPlan, rules: RowRules) -> FormFields:
 _load_row_in_thread = aiofiles.os.wrap(load_row)
 
 
-def _check_size(plan: RowPlan, lengths: list[tuple[str, int]], rules: RowRules) -> int:
+def _check_size(plan: RowPlan, lengths: list[tuple[str, int]], rules: RowRules) -> None:
+    if form_size_at_most(plan.text_fields, lengths) <= rules.max_request_bytes:
+        return  # far under the limit: no need to build the framing (nor to import aiohttp)
     size = form_size(plan.text_fields, lengths)
     if size > rules.max_request_bytes:
         raise InvalidRowError(
@@ -116,7 +119,6 @@ def _check_size(plan: RowPlan, lengths: list[tuple[str, int]], rules: RowRules) 
             f"line {plan.row.line}: the request would be {size:,} bytes, over the limit of "
             f"{rules.max_request_bytes:,} (--max-request-bytes); send fewer or smaller images",
         )
-    return size
 
 
 def _resolve(text: str, folder: str, rules: RowRules) -> StrPath:

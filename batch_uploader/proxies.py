@@ -9,13 +9,15 @@ does. A proxy URL may carry credentials: `redacted` is the only form that is eve
 from __future__ import annotations
 
 from urllib.parse import urlsplit, urlunsplit
-from urllib.request import getproxies_environment, proxy_bypass
 
 PROXY_SCHEMES = frozenset({"http", "https"})
 
 
 def proxy_for(base_url: str, explicit: str | None = None) -> str | None:
     """The proxy for requests to `base_url`, or None to connect directly."""
+    # urllib.request takes 30 ms to import; only a run asks which proxy to use.
+    from urllib.request import getproxies_environment, proxy_bypass  # noqa: PLC0415
+
     parts = urlsplit(base_url)
     proxies = getproxies_environment()
     # On Linux proxy_bypass reads NO_PROXY; elsewhere it also asks the system's settings.

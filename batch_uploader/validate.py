@@ -10,7 +10,7 @@ from pathlib import Path
 from batch_uploader.api import undocumented_id_type
 from batch_uploader.errors import InvalidRowError
 from batch_uploader.manifest import ManifestRow, ReadingTally, RowProblem, open_manifest
-from batch_uploader.prepare import measure_row, plan_row
+from batch_uploader.prepare import check_files, plan_row
 from batch_uploader.settings import RowRules
 
 
@@ -125,7 +125,7 @@ def _report_repeats(
 def _check_row(row: ManifestRow, rules: RowRules, manifest_dir: Path) -> RowCheck:
     problem: RowProblem | None = None
     try:
-        measure_row(plan_row(row, rules, manifest_dir=manifest_dir), rules)
+        check_files(plan_row(row, rules, manifest_dir=manifest_dir), rules)
     except InvalidRowError as rejection:
         problem = RowProblem(rejection.code, rejection.message)
     warnings: list[str] = []

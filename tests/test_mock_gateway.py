@@ -15,7 +15,7 @@ from batch_uploader.api import ENDPOINT
 from batch_uploader.client import open_session
 from batch_uploader.mock.gateway import Gateway, GatewayConfig, GatewayRefusal
 from batch_uploader.mock.server import MockConfig, RunningMockServer, running_mock_server
-from batch_uploader.multipart import form_body
+from batch_uploader.request_body import form_body
 
 from .client_harness import client
 from .fakes import VirtualClock

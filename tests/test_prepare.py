@@ -11,7 +11,8 @@ import pytest
 from batch_uploader import ManifestRow, RowProblem
 from batch_uploader.errors import ImageChangedError, InvalidRowError
 from batch_uploader.images import StreamedImage
-from batch_uploader.prepare import load_row, measure_row, plan_row
+from batch_uploader.prepare import check_files, load_row, plan_row
+from batch_uploader.request_body import form_body
 from batch_uploader.settings import RowRules
 
 from .support import ImageMaker
@@ -30,7 +31,7 @@ def problem_of(manifest_row: ManifestRow, tmp_path: Path, rules: RowRules = RULE
     validated = RowProblem(caught.value.code, caught.value.message)
     # `validate` must reach the same verdict without reading whole files.
     with pytest.raises(InvalidRowError) as caught_by_validate:
-        measure_row(plan_row(manifest_row, rules, manifest_dir=tmp_path), rules)
+        check_files(plan_row(manifest_row, rules, manifest_dir=tmp_path), rules)
     assert caught_by_validate.value.code == validated.code
     return validated
 
@@ -78,7 +79,8 @@ def test_paths_resolve_against_base_dir_when_given(tmp_path: Path, make_image: I
     plan = plan_row(
         row(submissionId="s", selfieImage="s.png"), rules, manifest_dir=tmp_path / "elsewhere"
     )
-    assert measure_row(plan, rules) > 0
+    check_files(plan, rules)
+    assert plan.images[0][1] == (tmp_path / "base" / "s.png").resolve()
 
 
 @pytest.mark.parametrize(
@@ -121,19 +123,11 @@ def test_invalid_rows(
 def test_request_just_under_the_limit_is_valid(tmp_path: Path, make_image: ImageMaker) -> None:
     make_image("ok.png", size=3000)
     plan = plan_row(row(submissionId="s", selfieImage="ok.png"), RULES, manifest_dir=tmp_path)
-    size = measure_row(plan, RULES)
+    fields = load_row(plan, RULES)
+    size = form_body(fields).size
+    assert size is not None
     exact = RowRules(admin="a", max_request_bytes=size)
-    assert (
-        measure_row(
-            plan_row(
-                row(submissionId="s", admin="ops@example.com", selfieImage="ok.png"),
-                exact,
-                manifest_dir=tmp_path,
-            ),
-            exact,
-        )
-        == size
-    )
+    check_files(plan, exact)  # exactly at the limit: valid, and the framing was measured
     assert len(load_row(plan, exact)) == 3
     assert (
         problem_of(
@@ -218,7 +212,7 @@ async def test_a_link_swapped_in_after_the_check_cannot_escape_base_dir(
             load_row(plan, rules)
         assert caught.value.code == "outside_base_dir"
         with pytest.raises(InvalidRowError):
-            measure_row(plan, rules)
+            check_files(plan, rules)
         return
     # A large file passes its first check, then is swapped before its upload reopens it.
     (base / "photos").unlink()

@@ -53,3 +53,12 @@ def test_the_listed_help_of_each_command_is_its_own() -> None:
 
 def test_the_version_is_the_installed_distribution_s() -> None:
     assert importlib.metadata.version("batch-uploader") == batch_uploader.__version__
+
+
+def test_validate_of_a_manifest_far_under_the_size_limit_needs_no_aiohttp() -> None:
+    loaded = modules_after(
+        "from batch_uploader.cli.main import cli; "
+        "cli.main(['validate', 'manifests/example.csv'], standalone_mode=False)"
+    )
+    assert "batch_uploader.validate" in loaded
+    assert "aiohttp" not in loaded

@@ -12,7 +12,8 @@ from batch_uploader import upload_manifest
 from batch_uploader.client import open_session
 from batch_uploader.images import STREAM_ABOVE_BYTES, StreamedImage, load_image
 from batch_uploader.mock.server import MockConfig, running_mock_server
-from batch_uploader.multipart import form_body, form_size
+from batch_uploader.multipart import form_size
+from batch_uploader.request_body import form_body
 
 from .client_harness import FIELDS, answer_from
 from .support import (
