@@ -62,12 +62,14 @@ def read_whole_if_cached(fd: int, size: int) -> bytes | None:
     buffer = bytearray(size + 1)
     view = memoryview(buffer)
     filled = 0
-    while filled <= size:
+    # Done at its end (a read of 0), or once it holds the `size` bytes fstat gave: whether a
+    # byte more is uncached or absent, what was sized is read, in one system call mostly.
+    while filled < size:
         count = _read_if_cached(fd, view[filled:], filled)
         if count is None:
             return None
         if count == 0:
-            break  # its end
+            break
         filled += count
     view.release()
     if filled > size:
