@@ -6,9 +6,10 @@ import asyncio
 import heapq
 import itertools
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import TypeVar
 
-from batch_uploader import Answer, api
+from batch_uploader import Answer, RunSettings, RunSummary, api, upload_manifest
 from batch_uploader.mock.gateway import Gateway, GatewayConfig, GatewayRefusal
 from batch_uploader.multipart import FormFields
 
@@ -141,3 +142,13 @@ class GatewayClient:
 def gateway(clock: VirtualClock, config: GatewayConfig) -> Gateway:
     """The mock server's gateway on virtual time (its quota windows too)."""
     return Gateway(config, clock=clock, wall_clock=clock)
+
+
+async def upload_with_fake_client(
+    manifest: Path, settings: RunSettings, *, clock: VirtualClock | None = None
+) -> RunSummary:
+    """`upload_manifest` with a `FakeClient` that accepts everything, on virtual time."""
+    clock = clock or VirtualClock()
+    return await upload_manifest(
+        manifest, settings, client=FakeClient(clock), clock=clock, sleep=clock.sleep
+    )

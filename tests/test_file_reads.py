@@ -11,11 +11,11 @@ from typing import Any
 import pybase64
 import pytest
 
-from batch_uploader import file_reads, upload_manifest
+from batch_uploader import file_reads
 from batch_uploader.file_reads import read_into
 from batch_uploader.images import StreamedImage
 
-from .fakes import FakeClient, VirtualClock
+from .fakes import upload_with_fake_client
 from .support import ImageMaker, run_settings, write_csv_manifest
 
 
@@ -127,13 +127,8 @@ async def test_a_run_over_cold_files_reads_them_in_threads_and_sends_every_row(
         return real_pread(fd, length, offset)
 
     monkeypatch.setattr(os, "pread", noting_pread)
-    clock = VirtualClock()
-    summary = await upload_manifest(
-        manifest,
-        run_settings(tmp_path / "r.csv", concurrency=4),
-        client=FakeClient(clock),
-        clock=clock,
-        sleep=clock.sleep,
+    summary = await upload_with_fake_client(
+        manifest, run_settings(tmp_path / "r.csv", concurrency=4)
     )
     assert summary.all_ok
     loop_thread = threading.get_ident()

@@ -29,7 +29,7 @@ from batch_uploader.multipart import FormFields
 from batch_uploader.report import REPORT_COLUMNS, ReportWriter
 from batch_uploader.results import RowResult
 
-from .fakes import FakeClient, VirtualClock
+from .fakes import FakeClient, VirtualClock, upload_with_fake_client
 from .support import ImageMaker, run_settings, write_csv_manifest
 
 
@@ -134,12 +134,8 @@ async def test_a_second_signal_ends_the_run_and_resume_completes_it(
     assert 5 < len(written) < 100_000
     assert summary.rows == len(written)
 
-    resumed = await upload_manifest(
-        manifest,
-        run_settings(tmp_path / "r.csv", concurrency=8, resume=True),
-        client=FakeClient(clock),
-        clock=clock,
-        sleep=clock.sleep,
+    resumed = await upload_with_fake_client(
+        manifest, run_settings(tmp_path / "r.csv", concurrency=8, resume=True), clock=clock
     )
     assert resumed.all_ok
     lines = report_lines(tmp_path / "r.csv")
@@ -383,13 +379,8 @@ async def test_a_yaml_manifest_broken_after_its_start_stops_the_run_keeping_its_
     items = "".join(f"  - submissionId: s{n}\n    selfieImage: s.png\n" for n in range(1, 51))
     manifest = tmp_path / "m.yaml"
     manifest.write_text("defaults:\n  admin: a@x.io\nsubmissions:\n" + items + "  - [broken\n")
-    clock = VirtualClock()
-    summary = await upload_manifest(
-        manifest,
-        run_settings(tmp_path / "r.csv", concurrency=4),
-        client=FakeClient(clock),
-        clock=clock,
-        sleep=clock.sleep,
+    summary = await upload_with_fake_client(
+        manifest, run_settings(tmp_path / "r.csv", concurrency=4)
     )
     assert summary.stop_reason is StopReason.MANIFEST_UNREADABLE
     assert "is not valid YAML" in (summary.stop_detail or "")
