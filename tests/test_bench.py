@@ -36,10 +36,10 @@ def test_the_benchmark_runs_every_client_on_every_row(tmp_path: Path) -> None:
     }
     every_run = [run for measured in runs.values() for run in measured]
     assert all(run["seconds"] > 0 and run["cpu"] > 0 for run in every_run)
+    baselines = ("sequential", "threads", "ceiling")
     assert set(report["ratio_rounds"]) == {
-        "batch-uploader / sequential",
-        "batch-uploader / threads",
-        "batch-uploader / ceiling",
+        *(f"batch-uploader / {name}" for name in baselines),
+        *(f"CPU per row, batch-uploader / {name}" for name in baselines),
     }
     assert all(len(rounds) == 2 for rounds in report["ratio_rounds"].values())
     with (tmp_path / "report.csv").open(newline="") as file:
