@@ -60,10 +60,14 @@ class StreamedImage:
         """Its Base64, in pieces; raises ImageChangedError if the file is not `size` long,
         or can no longer be read (deleted, moved, a mount gone)."""
         try:
-            fd = os.open(self.path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+            # O_NONBLOCK: the loop opens it, and a FIFO swapped in since the check must not
+            # hang the run; the check of what was opened follows.
+            fd = os.open(self.path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
         except OSError as error:
             raise _unreadable_now(self.path, error) from None
         try:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                raise ImageChangedError(f"{self.path} is no longer a regular file")
             if self.within is not None:
                 try:
                     check_confined(fd, self.path, self.within)

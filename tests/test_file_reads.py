@@ -12,6 +12,7 @@ import pybase64
 import pytest
 
 from batch_uploader import file_reads
+from batch_uploader.errors import ImageChangedError
 from batch_uploader.file_reads import read_into
 from batch_uploader.images import StreamedImage
 
@@ -135,3 +136,17 @@ async def test_a_run_over_cold_files_reads_them_in_threads_and_sends_every_row(
     assert files.nowait_calls >= 40  # each tried on the loop first
     assert pread_threads
     assert loop_thread not in pread_threads
+
+
+async def test_a_fifo_swapped_in_for_a_large_image_does_not_hang_its_upload(
+    tmp_path: Path, make_image: ImageMaker
+) -> None:
+    """The large image is reopened on the loop when its request goes out: a FIFO put in its
+    place since the check would block that open, and with it the whole run."""
+    content = make_image("big.png", size=600_000)
+    image = StreamedImage(str(tmp_path / "big.png"), len(content))
+    (tmp_path / "big.png").unlink()
+    os.mkfifo(tmp_path / "big.png")
+    with pytest.raises(ImageChangedError, match="no longer a regular file"):
+        async for _ in image.chunks():
+            pass
