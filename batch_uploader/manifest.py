@@ -222,99 +222,86 @@ def _csv_columns(header: list[str], source: Path) -> list[str]:
 
 
 class _CsvReading:
-    """Data rows of a CSV manifest: whole (`rows`), or, from where `rows` stopped, in brief."""
+    """Data rows of a CSV manifest: whole (`rows`), or, from where `rows` stopped, in brief.
+
+    Both take their rows from one numbering pass over the reader, so `briefs` continues
+    exactly where `rows` stopped, with the same row numbers.
+    """
 
     def __init__(
         self, reader: CsvReader, columns: list[str], width: int, tally: ReadingTally
     ) -> None:
-        self.reader = reader
         self.columns = columns
-        self.width = width
-        self.tally = tally
-        self.row_number = 0  # the last row read, and the line it ended on
-        self.line = reader.line_num
+        self._numbered = _numbered_cells(reader, len(columns), width, tally)
 
     def rows(self) -> Iterator[ManifestRow]:
-        # This loop runs for every row of manifests of 10^7 rows, so it does each thing
-        # once: one `for` over the reader (re-entered after a malformed line), one join of
-        # the cells to answer both "blank?" and "any bad character?".
-        reader, columns, width, tally = self.reader, self.columns, self.width, self.tally
-        row_number, line = self.row_number, self.line
-        count = len(columns)
-        search_bad = BAD_CHARACTERS.search
-        while True:
-            try:
-                for cells in reader:
-                    start_line, line = line + 1, reader.line_num
-                    joined = "".join(cells)
-                    if not joined.strip():
-                        tally.blank_rows += bool(cells)
-                        continue
-                    row_number += 1
-                    self.row_number, self.line = row_number, line
-                    if len(cells) != count and (
-                        len(cells) != width or any(cell.strip() for cell in cells[count:])
-                    ):
-                        yield _malformed(
-                            row_number,
-                            start_line,
-                            f"line {start_line} has {len(cells)} cells but the header has "
-                            f"{count}; check for a missing or extra comma",
-                        )
-                        continue
-                    values = dict(zip(columns, map(str.strip, cells), strict=False))
-                    if "" in values.values():
-                        values = {name: value for name, value in values.items() if value}
-                    if search_bad(joined) is None:
-                        yield ManifestRow(row=row_number, line=start_line, values=values)
-                    else:
-                        yield _row_with_bad_characters(row_number, start_line, values)
-            except csv.Error as error:
-                row_number += 1
-                start_line, line = line + 1, reader.line_num
-                self.row_number, self.line = row_number, line
-                message = f"line {start_line} is not valid CSV: {error}"
-                yield _malformed(row_number, start_line, message)
-            else:
-                return
+        for number, line, cells, joined, problem in self._numbered:
+            yield self._row(number, line, cells, joined, problem)
 
     def briefs(self) -> Iterator[RowBrief]:
         """The rows after the last one `rows` gave, as `RowBrief`s, with no `ManifestRow`
-        or dict made for each: the same rows, numbers and values `rows` would give."""
-        reader, columns, width, tally = self.reader, self.columns, self.width, self.tally
-        row_number, line = self.row_number, self.line
-        count = len(columns)
+        or dict made for a row that is well formed: the same values `rows` would give."""
         search_bad = BAD_CHARACTERS.search
-        id_index = columns.index(SUBMISSION_ID)
-        images = [(name, columns.index(name)) for name in IMAGE_FIELDS if name in columns]
-        while True:
-            try:
-                for cells in reader:
-                    start_line, line = line + 1, reader.line_num
-                    joined = "".join(cells)
-                    if not joined.strip():
-                        tally.blank_rows += bool(cells)
-                        continue
-                    row_number += 1
-                    if len(cells) != count and (
-                        len(cells) != width or any(cell.strip() for cell in cells[count:])
-                    ):
-                        yield row_number, "", ""
-                    elif search_bad(joined) is None:
-                        fields = ";".join([name for name, at in images if cells[at].strip()])
-                        yield row_number, cells[id_index].strip(), fields
-                    else:
-                        values = {
-                            name: cell.strip() for name, cell in zip(columns, cells, strict=False)
-                        }
-                        row = _row_with_bad_characters(row_number, start_line, values)
-                        yield row_number, row.submission_id, ";".join(row.image_fields)
-            except csv.Error:
-                row_number += 1
-                line = reader.line_num
-                yield row_number, "", ""
+        id_index = self.columns.index(SUBMISSION_ID)
+        images = [(name, self.columns.index(name)) for name in IMAGE_FIELDS if name in self.columns]
+        for number, line, cells, joined, problem in self._numbered:
+            if problem is None and search_bad(joined) is None:
+                fields = ";".join([name for name, at in images if cells[at].strip()])
+                yield number, cells[id_index].strip(), fields
             else:
-                return
+                row = self._row(number, line, cells, joined, problem)
+                yield number, row.submission_id, ";".join(row.image_fields)
+
+    def _row(
+        self, number: int, line: int, cells: list[str], joined: str, problem: str | None
+    ) -> ManifestRow:
+        if problem is not None:
+            return _malformed(number, line, problem)
+        values = dict(zip(self.columns, map(str.strip, cells), strict=False))
+        if "" in values.values():
+            values = {name: value for name, value in values.items() if value}
+        if BAD_CHARACTERS.search(joined) is None:
+            return ManifestRow(row=number, line=line, values=values)
+        return _row_with_bad_characters(number, line, values)
+
+
+# A data row as read: its number, first line, cells, the cells joined, and why it is not a
+# row of the manifest's shape (not CSV, the wrong number of cells), if it is not.
+_NumberedCells = tuple[int, int, list[str], str, str | None]
+
+
+def _numbered_cells(
+    reader: CsvReader, count: int, width: int, tally: ReadingTally
+) -> Iterator[_NumberedCells]:
+    """Number the rows that are not blank. This loop runs for every row of manifests of 10^7
+    rows, so it does each thing once: one `for` over the reader (re-entered after a line the
+    csv module cannot read), one join of the cells, which answers "blank?" here and "any
+    bad character?" for the caller."""
+    row_number, line = 0, reader.line_num
+    while True:
+        try:
+            for cells in reader:
+                start_line, line = line + 1, reader.line_num
+                joined = "".join(cells)
+                if not joined.strip():
+                    tally.blank_rows += bool(cells)
+                    continue
+                row_number += 1
+                problem = None
+                if len(cells) != count and (
+                    len(cells) != width or any(cell.strip() for cell in cells[count:])
+                ):
+                    problem = (
+                        f"line {start_line} has {len(cells)} cells but the header has "
+                        f"{count}; check for a missing or extra comma"
+                    )
+                yield row_number, start_line, cells, joined, problem
+        except csv.Error as error:
+            row_number += 1
+            start_line, line = line + 1, reader.line_num
+            yield row_number, start_line, [], "", f"line {start_line} is not valid CSV: {error}"
+        else:
+            return
 
 
 def read_yaml_manifest(file: TextIO, *, source: Path) -> ManifestReader:
