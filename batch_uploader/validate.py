@@ -64,7 +64,7 @@ def validate_manifest(
     with open_manifest(manifest_path, tally) as manifest:
         for row in manifest:
             check = _check_row(row, rules, manifest_path.parent)
-            for spot in _pair_spots(row):
+            for _, spot in _pairs(row):
                 byte, bit = divmod(spot, 8)
                 if seen[byte] & (1 << bit):
                     maybe_repeated.add(spot)
@@ -82,11 +82,12 @@ def validate_manifest(
     )
 
 
-def _pair_spots(row: ManifestRow) -> Iterator[int]:
-    """Where each (submissionId, image field) pair of the row falls in the seen map."""
+def _pairs(row: ManifestRow) -> Iterator[tuple[tuple[str, str], int]]:
+    """Each (submissionId, image field) pair of the row, and where it falls in the seen map."""
     if row.submission_id:
         for field in row.image_fields:
-            yield hash((row.submission_id, field)) & (SEEN_MAP_BITS - 1)
+            pair = (row.submission_id, field)
+            yield pair, hash(pair) & (SEEN_MAP_BITS - 1)
 
 
 def _report_repeats(
@@ -98,14 +99,14 @@ def _report_repeats(
     with open_manifest(manifest_path) as manifest:
         for row in manifest:
             found: list[str] = []
-            for field in row.image_fields if row.submission_id else ():
-                pair = (row.submission_id, field)
-                if hash(pair) & (SEEN_MAP_BITS - 1) not in maybe_repeated:
+            for pair, spot in _pairs(row):
+                if spot not in maybe_repeated:
                     continue
                 earlier = first_row_of.setdefault(pair, row.row)
                 if earlier != row.row:
+                    submission_id, field = pair
                     found.append(
-                        f"{field} of {row.submission_id} is also set in row {earlier}; "
+                        f"{field} of {submission_id} is also set in row {earlier}; "
                         "the later upload replaces the earlier one"
                     )
             if found:
