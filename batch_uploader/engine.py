@@ -325,13 +325,11 @@ class _Run:
             # Small images are read and encoded right here (a worker thread per row would
             # cost more than the work); large ones stream from their files later.
             try:
-                fields = load_row(plan, rules, may_wait=False)
-            except ReadWouldWait:
-                # Not in the page cache (a cold disk, a network mount): a thread waits.
                 try:
+                    fields = load_row(plan, rules, may_wait=False)
+                except ReadWouldWait:
+                    # Not in the page cache (a cold disk, a network mount): a thread waits.
                     fields = await load_row_in_thread(plan, rules)
-                except DescriptorsExhaustedError as shortage:
-                    fields = await self._load_when_descriptors_free(plan, shortage)
             except DescriptorsExhaustedError as shortage:
                 fields = await self._load_when_descriptors_free(plan, shortage)
         except InvalidRowError as rejection:

@@ -66,8 +66,7 @@ FRAMING_BYTES_PER_FIELD_AT_MOST = 512
 def form_size_at_most(text_fields: TextFields, image_lengths: Sequence[tuple[str, int]]) -> int:
     """An upper bound of `form_size`, made without aiohttp: far under the limit, enough."""
     fields = len(text_fields) + len(image_lengths)
-    values = sum(len(value) for _, value in text_fields) + sum(n for _, n in image_lengths)
-    return values + FRAMING_BYTES_PER_FIELD_AT_MOST * (fields + 1)
+    return _values_size(text_fields, image_lengths) + FRAMING_BYTES_PER_FIELD_AT_MOST * (fields + 1)
 
 
 def form_size(text_fields: TextFields, image_lengths: Sequence[tuple[str, int]]) -> int:
@@ -77,8 +76,11 @@ def form_size(text_fields: TextFields, image_lengths: Sequence[tuple[str, int]])
     field names) plus the values' lengths: images are sized without encoding them.
     """
     names = tuple(name for name, _ in (*text_fields, *image_lengths))
-    values = sum(len(value) for _, value in text_fields)
-    return framing(names).size + values + sum(length for _, length in image_lengths)
+    return framing(names).size + _values_size(text_fields, image_lengths)
+
+
+def _values_size(text_fields: TextFields, image_lengths: Sequence[tuple[str, int]]) -> int:
+    return sum(len(value) for _, value in text_fields) + sum(n for _, n in image_lengths)
 
 
 # One framing per layout of field names (there are a handful), built once by aiohttp.

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import json
 import os
 import re
@@ -19,7 +20,6 @@ from batch_uploader.errors import ConfigurationError, ReportWriteError
 from batch_uploader.manifest import ManifestStream, RowBrief
 from batch_uploader.results import RowResult, Status
 
-CANCELLED = Status.CANCELLED.value
 _NEEDS_QUOTES = re.compile('[,"\r\n]')
 REPORT_COLUMNS = (
     "row",
@@ -33,6 +33,8 @@ REPORT_COLUMNS = (
     "elapsedMs",
     "finishedAt",
 )
+# `write_cancelled` formats the columns up to this one per row, the rest once.
+_FIELDS_COLUMN = REPORT_COLUMNS.index("fields")
 
 
 def default_report_path(manifest: Path | ManifestStream) -> Path:
@@ -58,12 +60,8 @@ def report_record(result: RowResult) -> dict[str, str | int | None]:
         "message": result.message or None,
         "attempts": result.attempts,
         "elapsedMs": result.elapsed_ms,
-        "finishedAt": _timestamp(result.finished_at),
+        "finishedAt": result.finished_at.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
     }
-
-
-def _timestamp(moment: datetime) -> str:
-    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def _csv_line(cells: list[object]) -> str:
@@ -107,15 +105,17 @@ class ReportWriter:
         or a trip through the csv module each (3 us a line): the columns after `fields` are
         the same on every line, so they are formatted once.
         """
-        same = {
-            "status": CANCELLED,
-            "httpStatus": None,
-            "errorCode": None,
-            "message": message,
-            "attempts": 0,
-            "elapsedMs": 0,
-            "finishedAt": _timestamp(finished_at),
-        }
+        line = report_record(
+            RowResult(
+                row=0,
+                submission_id="",
+                fields=(),
+                status=Status.CANCELLED,
+                message=message,
+                finished_at=finished_at,
+            )
+        )
+        same = dict(itertools.islice(line.items(), _FIELDS_COLUMN + 1, None))
         if self._jsonl:
             tail = json.dumps(same, ensure_ascii=False)[1:]
             text = "".join(

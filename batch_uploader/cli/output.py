@@ -192,8 +192,10 @@ def _folder(path: str | None) -> str | None:
 
 
 def _common_folder(folder: str, other: str | None) -> str | None:
-    if other is None or other == folder:
-        return folder if other is not None else None
+    if other is None:
+        return None
+    if other == folder:
+        return folder
     try:
         return os.path.commonpath([folder, other]) or None
     except ValueError:  # one absolute, one relative
