@@ -31,7 +31,13 @@ from batch_uploader.errors import (
     RunStoppedError,
     SettingError,
 )
-from batch_uploader.events import NullObserver, RetryEvent, RunObserver, SkipReason
+from batch_uploader.events import (
+    NullObserver,
+    RequestEvent,
+    RetryEvent,
+    RunObserver,
+    SkipReason,
+)
 from batch_uploader.gate import ApiGate
 from batch_uploader.manifest import (
     Manifest,
@@ -43,7 +49,7 @@ from batch_uploader.manifest import (
     manifest_folder,
     open_manifest,
 )
-from batch_uploader.multipart import FormFields
+from batch_uploader.multipart import FormFields, body_size
 from batch_uploader.prepare import RowPlan, load_row, load_row_in_thread, plan_row
 from batch_uploader.proxies import proxy_for
 from batch_uploader.report import ReportWriter, default_report_path
@@ -409,7 +415,9 @@ class _Run:
         except BaseException:
             self.gate.release(ticket)
             raise
-        self.stats.add_request(self.clock() - started)
+        seconds = self.clock() - started
+        self.stats.add_request(seconds)
+        self.observer.on_request(RequestEvent(answer, seconds, body_size(fields)))
         attempts.last = answer
         attempts.charged += self.gate.record(ticket, answer)
         return answer

@@ -21,6 +21,16 @@ if TYPE_CHECKING:
 
 
 @dataclass(frozen=True, slots=True)
+class RequestEvent:
+    """One HTTP attempt ended: its answer (or why there was none), how long it took, and the
+    size of the body it sent."""
+
+    answer: Answer
+    seconds: float
+    body_bytes: int
+
+
+@dataclass(frozen=True, slots=True)
 class RetryEvent:
     """An attempt failed in a retryable way and another will follow after `wait` seconds."""
 
@@ -81,6 +91,9 @@ class RunObserver:
     def on_row_skipped(self, row: ManifestRow, reason: SkipReason) -> None:
         """A row of the manifest is not this run's to send."""
 
+    def on_request(self, event: RequestEvent) -> None:
+        """An HTTP attempt ended (answered or not); retries and probes included."""
+
     def on_retry(self, row: ManifestRow, event: RetryEvent) -> None:
         """An attempt of `row` will be retried."""
 
@@ -113,6 +126,10 @@ class Observers(RunObserver):
     def on_row_skipped(self, row: ManifestRow, reason: SkipReason) -> None:
         for observer in self._observers:
             observer.on_row_skipped(row, reason)
+
+    def on_request(self, event: RequestEvent) -> None:
+        for observer in self._observers:
+            observer.on_request(event)
 
     def on_retry(self, row: ManifestRow, event: RetryEvent) -> None:
         for observer in self._observers:

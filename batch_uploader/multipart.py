@@ -79,6 +79,15 @@ def form_size(text_fields: TextFields, image_lengths: Sequence[tuple[str, int]])
     return framing(names).size + _values_size(text_fields, image_lengths)
 
 
+def body_size(fields: FormFields) -> int:
+    """Exact size of the body these fields are sent as (streamed images by their encoded
+    length, without encoding them)."""
+    values = sum(
+        len(value) if isinstance(value, bytes) else value.encoded_length for _, value in fields
+    )
+    return framing(tuple(name for name, _ in fields)).size + values
+
+
 def _values_size(text_fields: TextFields, image_lengths: Sequence[tuple[str, int]]) -> int:
     return sum(len(value) for _, value in text_fields) + sum(n for _, n in image_lengths)
 

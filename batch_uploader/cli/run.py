@@ -7,6 +7,7 @@ import logging
 import shlex
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -32,6 +33,9 @@ from batch_uploader.report import default_report_path
 from batch_uploader.report_file import same_file
 from batch_uploader.settings import QuotaPolicy, RetryPolicy, RowRules, RunSettings
 from batch_uploader.sharding import Shard
+
+if TYPE_CHECKING:
+    from batch_uploader.cli.metrics_output import MetricsPublisher
 
 logger = logging.getLogger("batch_uploader")
 
@@ -156,6 +160,25 @@ logger = logging.getLogger("batch_uploader")
     type=click.Path(dir_okay=False, exists=True, path_type=Path),
     help="Also trust the certificate authorities in this PEM file (a TLS-inspecting proxy).",
 )
+@click.option(
+    "--metrics-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the run's metrics here in the Prometheus text format, replaced atomically "
+    "every 10 s and at the end (node_exporter's textfile collector: name it *.prom).",
+)
+@click.option(
+    "--pushgateway",
+    metavar="URL",
+    help="Also push the metrics to this Prometheus Pushgateway every 10 s and at the end, "
+    "grouped by --pushgateway-job, the report's name and the shard.",
+)
+@click.option(
+    "--pushgateway-job",
+    default="batch-uploader",
+    show_default=True,
+    metavar="NAME",
+    help="The job name the metrics are pushed under.",
+)
 @quiet_option
 @click.option(
     "--log-format",
@@ -190,6 +213,9 @@ def run(
     max_outage: float,
     proxy: str | None,
     ca_bundle: Path | None,
+    metrics_file: Path | None,
+    pushgateway: str | None,
+    pushgateway_job: str,
     quiet: bool,
     log_format: str,
 ) -> None:
@@ -225,7 +251,11 @@ def run(
         proxy=proxy,
     )
     source = _manifest_source(manifest, manifest_format, resume=resume)
-    _refuse_report_on_key_file(settings.report_path or default_report_path(source), api_key_file)
+    report = settings.report_path or default_report_path(source)
+    _refuse_report_on_key_file(report, api_key_file)
+    metrics = _metrics_publisher(
+        metrics_file, pushgateway, pushgateway_job, report=report, shard=settings.shard
+    )
     progress = Progress.for_stream(sys.stderr, quiet=quiet, plain=log_format == "json")
     summary = run_with_signals_and_progress(
         source,
@@ -234,7 +264,10 @@ def run(
             source, settings, observer=observer, control=control
         ),
         shard=settings.shard,
+        metrics=metrics,
     )
+    if metrics is not None:
+        metrics.end(summary, exit_code(summary))
     stop = stop_message(summary, settings)
     resume_command = None if summary.all_ok else _resume_command(ctx, summary.report_path)
     if resume_command is not None and isinstance(source, ManifestStream):
@@ -267,6 +300,32 @@ def _manifest_source(
         sys.stdin.buffer, encoding="utf-8-sig", errors="surrogateescape", newline=""
     )
     return ManifestStream(file=stdin, format=manifest_format or "csv", folder=Path.cwd())
+
+
+def _metrics_publisher(
+    metrics_file: Path | None,
+    pushgateway: str | None,
+    job: str,
+    *,
+    report: Path,
+    shard: Shard | None,
+) -> MetricsPublisher | None:
+    if metrics_file is None and pushgateway is None:
+        return None
+    # prometheus_client is imported only by a run that writes metrics (60 ms).
+    from batch_uploader.cli.metrics_output import (  # noqa: PLC0415
+        MetricsPublisher,
+        MetricsTargets,
+    )
+
+    if metrics_file is not None and same_file(metrics_file, report):
+        raise ConfigurationError(
+            f"--metrics-file {metrics_file} is the report; name another file for the metrics"
+        )
+    targets = MetricsTargets(file=metrics_file, pushgateway=pushgateway, job=job)
+    publisher = MetricsPublisher(targets, report=report, shard=shard)
+    publisher.check_file()
+    return publisher
 
 
 def _refuse_report_on_key_file(report: Path, api_key_file: Path | None) -> None:

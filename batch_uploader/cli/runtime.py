@@ -8,6 +8,7 @@ import logging
 import signal
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from batch_uploader.cli.output import LoggingObserver
 from batch_uploader.cli.progress import Progress
@@ -20,6 +21,10 @@ from batch_uploader.results import StopReason
 from batch_uploader.sharding import Shard
 from batch_uploader.stats import RunSummary
 
+if TYPE_CHECKING:
+    # prometheus_client is imported only by a run that writes metrics.
+    from batch_uploader.cli.metrics_output import MetricsPublisher
+
 logger = logging.getLogger("batch_uploader")
 
 SIGNAL_REASONS = {signal.SIGINT: StopReason.INTERRUPTED, signal.SIGTERM: StopReason.TERMINATED}
@@ -28,19 +33,29 @@ Upload = Callable[[RunObserver, RunControl], Awaitable[RunSummary]]
 
 
 def run_with_signals_and_progress(
-    manifest: Manifest, progress: Progress, upload: Upload, *, shard: Shard | None = None
+    manifest: Manifest,
+    progress: Progress,
+    upload: Upload,
+    *,
+    shard: Shard | None = None,
+    metrics: MetricsPublisher | None = None,
 ) -> RunSummary:
     """Run `upload` to its end on the fast event loop; see `stop_on_signals_and_show_progress`."""
     return run_on_fast_loop(
-        stop_on_signals_and_show_progress(manifest, progress, upload, shard=shard)
+        stop_on_signals_and_show_progress(manifest, progress, upload, shard=shard, metrics=metrics)
     )
 
 
 async def stop_on_signals_and_show_progress(
-    manifest: Manifest, progress: Progress, upload: Upload, *, shard: Shard | None = None
+    manifest: Manifest,
+    progress: Progress,
+    upload: Upload,
+    *,
+    shard: Shard | None = None,
+    metrics: MetricsPublisher | None = None,
 ) -> RunSummary:
     """Run `upload` under signal handling, logging and progress; count rows meanwhile
-    (those of `shard` only, when the run has one).
+    (those of `shard` only, when the run has one); publish `metrics` every 10 s.
 
     The first SIGINT or SIGTERM stops taking rows and lets requests in flight finish; every
     row then gets its report line. A second one cuts the requests off and ends the run
@@ -62,9 +77,13 @@ async def stop_on_signals_and_show_progress(
     if progress.mode != "off" and isinstance(manifest, Path):
         background.append(asyncio.create_task(count(manifest)))
     logging_observer = LoggingObserver()
+    observers: list[RunObserver] = [logging_observer, progress]
+    if metrics is not None:
+        observers.append(metrics.metrics)
+        background.append(asyncio.create_task(metrics.publish_every()))
     try:
         with progress.showing():
-            summary = await upload(Observers(logging_observer, progress), control)
+            summary = await upload(Observers(*observers), control)
             progress.finish(completed=summary.stop_reason is None)
             return summary
     finally:

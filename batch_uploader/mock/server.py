@@ -55,6 +55,7 @@ class Received:
     """What the server saw: request counts and the images it accepted."""
 
     requests: int = 0
+    body_bytes: int = 0  # the Content-Length of every request, summed
     requests_by_submission: Counter[str] = field(default_factory=Counter)
     accepted: dict[str, dict[str, str]] = field(default_factory=dict)
     answers: Counter[str] = field(default_factory=Counter)
@@ -64,6 +65,7 @@ class Received:
     def as_json(self) -> dict[str, object]:
         return {
             "requests": self.requests,
+            "bodyBytes": self.body_bytes,
             "requestsBySubmission": dict(self.requests_by_submission),
             "accepted": self.accepted,
             "answers": dict(self.answers),
@@ -114,6 +116,7 @@ class _Handler:
     async def put_image(self, request: web.Request) -> web.StreamResponse:
         received = self.received
         received.requests += 1
+        received.body_bytes += request.content_length or 0
         received.in_flight += 1
         received.peak_in_flight = max(received.peak_in_flight, received.in_flight)
         try:
