@@ -82,12 +82,22 @@ def _csv_cell(text: str) -> str:
 
 
 class ReportWriter:
-    """Writes report lines; each line reaches the operating system before `write` returns."""
+    """Writes report lines; each line reaches the operating system before `write` returns
+    (unless `flush_each_line` is off: a file written in one go, then renamed into place)."""
 
-    def __init__(self, file: IO[str], *, path: Path, jsonl: bool, header: bool = True) -> None:
+    def __init__(
+        self,
+        file: IO[str],
+        *,
+        path: Path,
+        jsonl: bool,
+        header: bool = True,
+        flush_each_line: bool = True,
+    ) -> None:
         self._file = file
         self._path = path
         self._jsonl = jsonl
+        self._flush_each_line = flush_each_line
         self._broken = False
         self._csv = csv.writer(file, lineterminator="\n")
         if header and not jsonl:
@@ -147,7 +157,8 @@ class ReportWriter:
     def _guarded(self, write: Callable[[], object]) -> None:
         try:
             write()
-            self._file.flush()
+            if self._flush_each_line:
+                self._file.flush()
         except OSError as error:
             self._broken = True
             raise ReportWriteError(self._path, error.strerror or str(error)) from None

@@ -39,6 +39,11 @@ COMMANDS = {
         "demo",
         "Upload the bundled example manifest to an in-process mock server.",
     ),
+    "report": (
+        "batch_uploader.cli.report",
+        "report",
+        "Summarize, merge, or pick the failed rows from run reports.",
+    ),
     "mock-server": (
         "batch_uploader.mock.command",
         "mock_server",

@@ -244,3 +244,10 @@ def _iso(now: datetime, seconds: float | None) -> str | None:
     if seconds is None:
         return None
     return (now + timedelta(seconds=seconds)).isoformat(timespec="seconds")
+
+
+def duration_text(seconds: float) -> str:
+    """A duration as 4m05s, or 2h13m past an hour."""
+    minutes, seconds = divmod(round(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{seconds:02d}s"

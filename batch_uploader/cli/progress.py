@@ -18,7 +18,7 @@ from typing import NoReturn, TextIO
 from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
-from batch_uploader.cli.output import api_state_text
+from batch_uploader.cli.output import api_state_text, duration_text
 from batch_uploader.events import ApiCondition, ApiState, RunObserver
 from batch_uploader.results import RowResult, Status
 
@@ -151,7 +151,7 @@ class Progress(RunObserver):
         if self._stopped_at is not None:
             text += f"; stopping: {self._stopping_text()}"
         elif self.total is not None and rate > 0:
-            text += f", about {_duration(max(self.total - self.done, 0) / rate)} left"
+            text += f", about {duration_text(max(self.total - self.done, 0) / rate)} left"
         api = self._api_text()
         return f"{text}; {api}" if api else text
 
@@ -173,9 +173,3 @@ class Progress(RunObserver):
             return None
         told_ago = self._clock() - self._api_state_told_at
         return api_state_text(self._api_state, now=datetime.now(UTC), told_ago=told_ago)
-
-
-def _duration(seconds: float) -> str:
-    minutes, seconds = divmod(round(seconds), 60)
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{seconds:02d}s"
