@@ -8,10 +8,12 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+import click
 import pytest
 from click.testing import CliRunner, Result
 
 from batch_uploader.cli import cli
+from batch_uploader.cli.run import run
 from batch_uploader.mock.faults import Fault
 from batch_uploader.mock.server import MockConfig, RunningMockServer
 
@@ -212,3 +214,55 @@ def test_validate_exits_2_for_a_file_that_is_not_a_manifest(tmp_path: Path) -> N
     result = invoke("validate", str(manifest))
     assert result.exit_code == 2
     assert "line 1: 'submissions' must be a list" in result.stderr
+
+
+def test_every_run_option_can_come_from_an_argos_variable() -> None:
+    names = {param.name: param.envvar for param in run.params if isinstance(param, click.Option)}
+    assert names["max_attempts"] == "ARGOS_MAX_ATTEMPTS"
+    assert names["report_path"] == "ARGOS_REPORT"
+    assert names["base_url"] == "ARGOS_BASE_URL"
+    assert all(isinstance(envvar, str) and envvar.startswith("ARGOS_") for envvar in names.values())
+    help_text = " ".join(invoke("run", "--help").output.split())
+    assert "[env var: ARGOS_CONCURRENCY; default: 8" in help_text
+
+
+def test_options_from_the_environment_are_used_as_given_on_the_command_line(
+    server: RunningMockServer, tmp_path: Path
+) -> None:
+    report = tmp_path / "from-env.jsonl"
+    result = invoke(
+        "run",
+        str(EXAMPLES / "example.csv"),
+        env={
+            "ARGOS_BASE_URL": server.url,
+            "ARGOS_REPORT": str(report),
+            "ARGOS_CONCURRENCY": "2",
+            "ARGOS_QUIET": "1",
+        },
+    )
+    assert result.exit_code == 0, result.output
+    assert len(report.read_text().splitlines()) == 6
+    assert server.received.peak_in_flight <= 2
+    assert "rows/s" in result.stderr  # the summary; --quiet turns off progress only
+
+
+def test_a_bad_value_from_the_environment_is_a_usage_error(tmp_path: Path) -> None:
+    result = invoke("run", str(EXAMPLES / "example.csv"), env={"ARGOS_CONCURRENCY": "many"})
+    assert result.exit_code == 2
+    assert "'many' is not a valid integer" in result.stderr
+
+
+def test_shell_completion_offers_commands_and_options() -> None:
+    runner = CliRunner()
+    env = {
+        "_BATCH_UPLOADER_COMPLETE": "bash_complete",
+        "COMP_WORDS": "batch-uploader re",
+        "COMP_CWORD": "1",
+    }
+    result = runner.invoke(cli, [], env=env, prog_name="batch-uploader")
+    assert result.output.split() == ["plain,report"]
+    env |= {"COMP_WORDS": "batch-uploader run --max-a", "COMP_CWORD": "2"}
+    result = runner.invoke(cli, [], env=env, prog_name="batch-uploader")
+    assert result.output.split() == ["plain,--max-attempts"]
+    env |= {"_BATCH_UPLOADER_COMPLETE": "zsh_source"}
+    assert "compdef" in runner.invoke(cli, [], env=env, prog_name="batch-uploader").output

@@ -20,6 +20,7 @@ from batch_uploader.cli.options import (
     base_dir_option,
     max_request_bytes_option,
     quiet_option,
+    settable_from_environment,
 )
 from batch_uploader.cli.output import LOG_FORMATS, configure_logging
 from batch_uploader.cli.progress import Progress
@@ -40,6 +41,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger("batch_uploader")
 
 
+@settable_from_environment
 @click.command()
 @click.argument(
     "manifest", type=click.Path(dir_okay=False, allow_dash=True, path_type=Path), metavar="MANIFEST"
@@ -105,7 +107,7 @@ logger = logging.getLogger("batch_uploader")
     default=DEFAULT_BASE_URL,
     show_default=True,
     metavar="URL",
-    help="API address (env ARGOS_BASE_URL); http:// only for a loopback host.",
+    help="API address; http:// only for a loopback host.",
 )
 @admin_option
 @click.option(

@@ -12,11 +12,13 @@ from batch_uploader.cli.options import (
     base_dir_option,
     manifest_argument,
     max_request_bytes_option,
+    settable_from_environment,
 )
 from batch_uploader.settings import RowRules
 from batch_uploader.validate import RowCheck, validate_manifest
 
 
+@settable_from_environment
 @click.command()
 @manifest_argument
 @admin_option
