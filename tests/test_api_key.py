@@ -61,3 +61,39 @@ def test_a_private_key_file_earns_no_warning(
     with caplog.at_level(logging.WARNING, logger="batch_uploader"):
         read_api_key(key_file(tmp_path, API_KEY.encode(), mode=0o400))
     assert caplog.records == []
+
+
+def kubernetes_secret_volume(folder: Path, mode: int) -> Path:
+    """A Secret mounted as Kubernetes' kubelet lays it out: the file a link through ..data to
+    a timestamped folder; with fsGroup set, the kubelet makes it readable by the pod's group."""
+    timestamped = folder / "..2026_11_30_05_00_00.000000001"
+    timestamped.mkdir()
+    (timestamped / "api-key").write_text(API_KEY)
+    (timestamped / "api-key").chmod(mode)
+    (folder / "..data").symlink_to(timestamped.name)
+    (folder / "api-key").symlink_to("..data/api-key")
+    return folder / "api-key"
+
+
+def test_a_kubernetes_secret_readable_by_the_pods_group_earns_no_warning(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.WARNING, logger="batch_uploader"):
+        assert read_api_key(kubernetes_secret_volume(tmp_path, 0o440)) == API_KEY
+    assert caplog.records == []
+
+
+def test_a_kubernetes_secret_readable_by_everyone_still_earns_a_warning(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.WARNING, logger="batch_uploader"):
+        read_api_key(kubernetes_secret_volume(tmp_path, 0o444))
+    assert "can be read by other users (mode 444)" in caplog.text
+
+
+def test_a_group_readable_key_file_outside_kubernetes_earns_a_warning(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.WARNING, logger="batch_uploader"):
+        read_api_key(key_file(tmp_path, API_KEY.encode(), mode=0o440))
+    assert "can be read by other users (mode 440)" in caplog.text

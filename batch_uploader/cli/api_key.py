@@ -53,10 +53,23 @@ def _read_key_file(path: Path) -> str:
             f"key alone on the first line, or load the file into the environment and drop "
             "--api-key-file"
         )
-    if mode & (stat.S_IRWXG | stat.S_IRWXO):
+    shared_with = (
+        stat.S_IRWXO if _in_kubernetes_secret_volume(path) else stat.S_IRWXO | stat.S_IRWXG
+    )
+    if mode & shared_with:
         logger.warning(
             "the API key file %s can be read by other users (mode %o); chmod 600 it",
             path,
             stat.S_IMODE(mode),
         )
     return key
+
+
+def _in_kubernetes_secret_volume(path: Path) -> bool:
+    """Whether `path` is a file of a Kubernetes Secret volume (a link through `..data`, as
+    the kubelet lays them out). With the pod's fsGroup set, the kubelet makes such files
+    readable by that group, which is the pod's own: no other user's."""
+    try:
+        return path.is_symlink() and path.readlink().parts[:1] == ("..data",)
+    except OSError:
+        return False
