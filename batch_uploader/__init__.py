@@ -29,11 +29,16 @@ if TYPE_CHECKING:
         ApiState,
         NullObserver,
         Observers,
+        RequestEvent,
         RetryEvent,
         RunObserver,
         SkipReason,
     )
     from batch_uploader.manifest import ManifestRow, ManifestStream, RowProblem
+    from batch_uploader.metrics import RunMetrics
+    from batch_uploader.report_failed import FailedRows, write_failed_rows
+    from batch_uploader.report_merge import MergeResult, merge_reports
+    from batch_uploader.report_summary import ReportsSummary, summarize_reports
     from batch_uploader.results import RowResult, Status, StopReason
     from batch_uploader.settings import QuotaPolicy, RetryPolicy, RowRules, RunSettings
     from batch_uploader.sharding import Shard
@@ -49,16 +54,20 @@ _EXPORTS = {
     "ApiState": "batch_uploader.events",
     "BatchUploaderError": "batch_uploader.errors",
     "ConfigurationError": "batch_uploader.errors",
+    "FailedRows": "batch_uploader.report_failed",
     "InsecureBaseUrlError": "batch_uploader.errors",
     "ManifestError": "batch_uploader.errors",
     "ManifestRow": "batch_uploader.manifest",
     "ManifestStream": "batch_uploader.manifest",
+    "MergeResult": "batch_uploader.report_merge",
     "MissingApiKeyError": "batch_uploader.errors",
     "NullObserver": "batch_uploader.events",
     "Observers": "batch_uploader.events",
     "QuotaPolicy": "batch_uploader.settings",
     "ReportExistsError": "batch_uploader.errors",
     "ReportWriteError": "batch_uploader.errors",
+    "ReportsSummary": "batch_uploader.report_summary",
+    "RequestEvent": "batch_uploader.events",
     "RetryEvent": "batch_uploader.events",
     "RetryPolicy": "batch_uploader.settings",
     "RowCheck": "batch_uploader.validate",
@@ -66,6 +75,7 @@ _EXPORTS = {
     "RowResult": "batch_uploader.results",
     "RowRules": "batch_uploader.settings",
     "RunControl": "batch_uploader.control",
+    "RunMetrics": "batch_uploader.metrics",
     "RunObserver": "batch_uploader.events",
     "RunSettings": "batch_uploader.settings",
     "RunSummary": "batch_uploader.stats",
@@ -76,8 +86,11 @@ _EXPORTS = {
     "StopReason": "batch_uploader.results",
     "UploadClient": "batch_uploader.engine",
     "ValidationSummary": "batch_uploader.validate",
+    "merge_reports": "batch_uploader.report_merge",
+    "summarize_reports": "batch_uploader.report_summary",
     "upload_manifest": "batch_uploader.engine",
     "validate_manifest": "batch_uploader.validate",
+    "write_failed_rows": "batch_uploader.report_failed",
 }
 
 
@@ -100,16 +113,20 @@ __all__ = [
     "ApiState",
     "BatchUploaderError",
     "ConfigurationError",
+    "FailedRows",
     "InsecureBaseUrlError",
     "ManifestError",
     "ManifestRow",
     "ManifestStream",
+    "MergeResult",
     "MissingApiKeyError",
     "NullObserver",
     "Observers",
     "QuotaPolicy",
     "ReportExistsError",
     "ReportWriteError",
+    "ReportsSummary",
+    "RequestEvent",
     "RetryEvent",
     "RetryPolicy",
     "RowCheck",
@@ -117,6 +134,7 @@ __all__ = [
     "RowResult",
     "RowRules",
     "RunControl",
+    "RunMetrics",
     "RunObserver",
     "RunSettings",
     "RunSummary",
@@ -128,6 +146,9 @@ __all__ = [
     "UploadClient",
     "ValidationSummary",
     "__version__",
+    "merge_reports",
+    "summarize_reports",
     "upload_manifest",
     "validate_manifest",
+    "write_failed_rows",
 ]
