@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import shutil
 import stat
 from collections.abc import Callable, Iterator
@@ -288,3 +289,30 @@ def test_a_report_that_is_not_there_is_a_clear_error(tmp_path: Path) -> None:
     assert result.exit_code == 2
     assert "cannot read report" in result.stderr
     assert "nope.csv" in result.stderr
+
+
+def test_failed_from_a_yaml_manifest_applies_its_defaults(
+    server_in_thread: StartServer, tmp_path: Path
+) -> None:
+    example = EXAMPLE_IMAGES.parent / "example.yaml"
+    everyone_but_one = frozenset(f"sub-010{n}" for n in range(1, 7)) - {"sub-0101"}
+    server = server_in_thread(MockConfig(api_key=API_KEY, submissions=everyone_but_one))
+    report = tmp_path / "r.csv"
+    assert (
+        invoke("run", str(example), "--base-url", server.url, "--report", str(report)).exit_code
+        == 1
+    )
+    fixme = tmp_path / "FIXME.csv"
+    result = invoke("report", "failed", str(report), "--manifest", str(example), "-o", str(fixme))
+    assert result.exit_code == 0, result.output
+    [row] = read_csv(fixme)
+    images = Path(os.path.relpath(EXAMPLE_IMAGES, tmp_path))
+    assert row == {
+        "submissionId": "sub-0101",
+        "admin": "ops@example.com",
+        "idType": "passport",
+        "idImage": str(images / "bob-passport.jpg"),
+        "idBackImage": "",
+        "selfieImage": str(images / "bob-selfie.png"),
+        "addressImage": "",
+    }
