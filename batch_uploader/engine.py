@@ -49,7 +49,7 @@ from batch_uploader.manifest import (
     manifest_folder,
     open_manifest,
 )
-from batch_uploader.multipart import FormFields, body_size
+from batch_uploader.multipart import FormFields
 from batch_uploader.prepare import RowPlan, load_row, load_row_in_thread, plan_row
 from batch_uploader.proxies import proxy_for
 from batch_uploader.report import ReportWriter, default_report_path
@@ -417,7 +417,7 @@ class _Run:
             raise
         seconds = self.clock() - started
         self.stats.add_request(seconds)
-        self.observer.on_request(RequestEvent(answer, seconds, body_size(fields)))
+        self.observer.on_request(RequestEvent(answer, seconds, fields))
         attempts.last = answer
         attempts.charged += self.gate.record(ticket, answer)
         return answer

@@ -7,7 +7,7 @@ nothing of them.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
@@ -18,16 +18,24 @@ if TYPE_CHECKING:
     # needs aiohttp (which `client` brings) to print `--help`.
     from batch_uploader.client import Answer
     from batch_uploader.manifest import ManifestRow
+    from batch_uploader.multipart import FormFields
 
 
 @dataclass(frozen=True, slots=True)
 class RequestEvent:
     """One HTTP attempt ended: its answer (or why there was none), how long it took, and the
-    size of the body it sent."""
+    fields it sent (never logged: they hold the images)."""
 
     answer: Answer
     seconds: float
-    body_bytes: int
+    fields: FormFields = field(repr=False)
+
+    @property
+    def body_bytes(self) -> int:
+        """The size of the body sent; worked out only when asked (metrics), not per request."""
+        from batch_uploader.multipart import body_size  # noqa: PLC0415 (aiohttp, see above)
+
+        return body_size(self.fields)
 
 
 @dataclass(frozen=True, slots=True)

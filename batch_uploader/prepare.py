@@ -14,14 +14,14 @@ import aiofiles.os
 
 from batch_uploader.api import ADMIN, ID_DOCUMENT_FIELDS, ID_TYPE, SUBMISSION_ID
 from batch_uploader.errors import InvalidRowError
+from batch_uploader.file_reads import ReusedBuffer
 from batch_uploader.images import (
-    StreamedImage,
+    STREAM_ABOVE_BYTES,
     StrPath,
     base64_length,
     check_suffix,
-    encode_image,
     image_size,
-    load_image,
+    load_encoded_image,
 )
 from batch_uploader.manifest import ManifestRow
 from batch_uploader.multipart import FieldValue, FormFields, form_size, form_size_at_most
@@ -91,9 +91,9 @@ def load_row(plan: RowPlan, rules: RowRules, *, may_wait: bool = True) -> FormFi
     """
     fields: list[tuple[str, FieldValue]] = []
     lengths: list[tuple[str, int]] = []
+    buffer = None if may_wait else _loop_buffer
     for name, path in plan.images:
-        image = load_image(path, within=plan.within, may_wait=may_wait)
-        value = image if isinstance(image, StreamedImage) else encode_image(image)
+        value = load_encoded_image(path, within=plan.within, buffer=buffer)
         fields.append((name, value))
         lengths.append((name, len(value) if isinstance(value, bytes) else value.encoded_length))
     _check_size(plan, lengths, rules)
@@ -107,6 +107,9 @@ async def load_row_in_thread(plan: RowPlan, rules: RowRules) -> FormFields:
 
 
 _load_row_in_thread = aiofiles.os.wrap(load_row)
+# Small images read on the event loop's thread go through this one buffer (never from the
+# threads: `load_row_in_thread` reads with plain reads into buffers of their own).
+_loop_buffer = ReusedBuffer(STREAM_ABOVE_BYTES)
 
 
 def _check_size(plan: RowPlan, lengths: list[tuple[str, int]], rules: RowRules) -> None:

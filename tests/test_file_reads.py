@@ -14,7 +14,7 @@ import pytest
 from batch_uploader import file_reads
 from batch_uploader.errors import ImageChangedError
 from batch_uploader.file_reads import read_into
-from batch_uploader.images import StreamedImage
+from batch_uploader.images import StreamedImage, load_encoded_image
 
 from .fakes import upload_with_fake_client
 from .support import ImageMaker, run_settings, write_csv_manifest
@@ -150,3 +150,50 @@ async def test_a_fifo_swapped_in_for_a_large_image_does_not_hang_its_upload(
     with pytest.raises(ImageChangedError, match="no longer a regular file"):
         async for _ in image.chunks():
             pass
+
+
+@needs_nowait
+def test_images_read_through_the_reused_buffer_each_keep_their_own_bytes(
+    tmp_path: Path, make_image: ImageMaker
+) -> None:
+    """One buffer serves every read on the loop: each image must be encoded from it before
+    the next read overwrites it, whatever their sizes."""
+    buffer = file_reads.ReusedBuffer(64 * 1024)
+    images = {
+        name: make_image(name, size=size)
+        for name, size in (("a.jpg", 40_000), ("b.png", 900), ("c.jpg", 20_000))
+    }
+    encoded = [load_encoded_image(tmp_path / name, buffer=buffer) for name in (*images, "a.jpg")]
+    assert encoded == [
+        pybase64.b64encode(content) for content in (*images.values(), images["a.jpg"])
+    ]
+
+
+@needs_nowait
+def test_a_file_larger_than_the_reused_buffer_is_read_whole_all_the_same(
+    tmp_path: Path, make_image: ImageMaker
+) -> None:
+    content = make_image("big.jpg", size=10_000)
+    buffer = file_reads.ReusedBuffer(4096)
+    fd = os.open(tmp_path / "big.jpg", os.O_RDONLY)
+    try:
+        assert bytes(buffer.read_if_cached(fd, len(content)) or b"") == content
+        # A file that grew after it was sized is read to its new end.
+        with (tmp_path / "big.jpg").open("ab") as grow:
+            grow.write(b"more")
+        assert bytes(buffer.read_if_cached(fd, 100) or b"") == content + b"more"
+    finally:
+        os.close(fd)
+
+
+@needs_nowait
+def test_the_reused_buffer_says_when_a_read_would_wait(
+    tmp_path: Path, make_image: ImageMaker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    make_image("cold.jpg", size=5000)
+    ColdFiles(monkeypatch)
+    fd = os.open(tmp_path / "cold.jpg", os.O_RDONLY)
+    try:
+        assert file_reads.ReusedBuffer(8192).read_if_cached(fd, 5000) is None
+    finally:
+        os.close(fd)

@@ -191,7 +191,7 @@ def test_time_in_each_api_condition_is_counted_by_the_injected_clock() -> None:
     clock.now += 30
     metrics.on_api_state(ApiState(condition=ApiCondition.NORMAL, rate_limit=4.0))
     clock.now += 2
-    metrics.on_request(RequestEvent(Answer(http_status=200), 0.2, 1000))
+    metrics.on_request(RequestEvent(Answer(http_status=200), 0.2, [("submissionId", b"s1")]))
     found = samples(generate_latest(metrics.registry()).decode())
     assert value(found, "batch_uploader_api_condition_seconds_total", condition="outage") == 30
     assert value(found, "batch_uploader_api_condition_seconds_total", condition="normal") == 7
