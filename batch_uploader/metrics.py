@@ -27,7 +27,6 @@ from batch_uploader.version import __version__
 
 if TYPE_CHECKING:
     from batch_uploader.manifest import ManifestRow
-    from batch_uploader.stats import RunSummary
 
 PREFIX = "batch_uploader"
 # Request latency buckets in seconds: loopback to the gateway's 29 s limit and past it.
@@ -102,9 +101,10 @@ class RunMetrics(RunObserver, Collector):
         self._condition, self._condition_since = state.condition, now
         self._rate_limit = state.rate_limit
 
-    def end(self, summary: RunSummary, exit_code: int) -> None:
-        """The run is over: its duration and exit code are final."""
-        self._ended = (summary.elapsed_seconds, exit_code, summary.all_ok)
+    def end(self, exit_code: int, *, all_ok: bool) -> None:
+        """The run is over (or was refused before it began): its duration and exit code are
+        final; `all_ok` sets the last-success time."""
+        self._ended = (self._clock() - self._started, exit_code, all_ok)
 
     # The Prometheus side
 

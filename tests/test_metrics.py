@@ -234,3 +234,23 @@ def test_the_metrics_file_may_not_be_the_report(tmp_path: Path) -> None:
     assert result.exit_code == 2
     assert "is the report" in result.stderr
     assert not report.exists()
+
+
+def test_a_run_refused_after_the_first_write_leaves_its_exit_code_not_a_running_run(
+    server_in_thread: StartServer, tmp_path: Path
+) -> None:
+    """The report exists (no --resume, no --overwrite): exit 2, and the metrics file, first
+    written before the report was opened, says so instead of showing a run in progress."""
+    server = server_in_thread(MockConfig(api_key=API_KEY))
+    report = tmp_path / "r.csv"
+    report.write_text("")
+    metrics_file = tmp_path / "m.prom"
+    result = invoke(
+        "run", str(EXAMPLE), "--base-url", server.url, "--report", str(report),
+        "--metrics-file", str(metrics_file),
+    )  # fmt: skip
+    assert result.exit_code == 2
+    found = samples(metrics_file.read_text())
+    assert value(found, "batch_uploader_run_finished") == 1
+    assert value(found, "batch_uploader_exit_code") == 2
+    assert server.received.requests == 0

@@ -18,7 +18,6 @@ from batch_uploader.errors import ConfigurationError
 from batch_uploader.metrics import RunMetrics
 from batch_uploader.proxies import redacted
 from batch_uploader.sharding import Shard
-from batch_uploader.stats import RunSummary
 
 logger = logging.getLogger("batch_uploader")
 
@@ -89,9 +88,10 @@ class MetricsPublisher:
             await sleep(seconds)
             await asyncio.to_thread(self._publish, self._snapshot())
 
-    def end(self, summary: RunSummary, exit_code: int) -> None:
-        """The final figures, exit code included; called once the run is over."""
-        self.metrics.end(summary, exit_code)
+    def end(self, exit_code: int, *, all_ok: bool = False) -> None:
+        """The final figures, exit code included: once the run is over, or once it was
+        refused after the first file was written (exit 2)."""
+        self.metrics.end(exit_code, all_ok=all_ok)
         self._publish(self._snapshot())
 
     def _snapshot(self) -> CollectorRegistry:

@@ -151,4 +151,4 @@ def _one_line(text: str) -> str:
 def _unreadable(lines: int) -> str:
     if not lines:
         return ""
-    return f"; {lines:,} lines with a row number or status that is none were left out"
+    return f"; {lines:,} lines left out: their row number or status is not one a report holds"

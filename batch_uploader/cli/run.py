@@ -13,7 +13,7 @@ import click
 
 from batch_uploader.api import API_KEY_ENV, DEFAULT_BASE_URL
 from batch_uploader.cli.api_key import read_api_key
-from batch_uploader.cli.exit_codes import exit_code
+from batch_uploader.cli.exit_codes import EXIT_CONFIGURATION, exit_code
 from batch_uploader.cli.open_files import fit_concurrency
 from batch_uploader.cli.options import (
     admin_option,
@@ -27,7 +27,7 @@ from batch_uploader.cli.progress import Progress
 from batch_uploader.cli.runtime import run_with_signals_and_progress
 from batch_uploader.cli.summary import stop_message, summary_fields, summary_text
 from batch_uploader.engine import upload_manifest
-from batch_uploader.errors import ConfigurationError
+from batch_uploader.errors import BatchUploaderError, ConfigurationError
 from batch_uploader.manifest import MANIFEST_FORMATS, ManifestStream
 from batch_uploader.proxies import redacted
 from batch_uploader.report import default_report_path
@@ -259,17 +259,22 @@ def run(
         metrics_file, pushgateway, pushgateway_job, report=report, shard=settings.shard
     )
     progress = Progress.for_stream(sys.stderr, quiet=quiet, plain=log_format == "json")
-    summary = run_with_signals_and_progress(
-        source,
-        progress,
-        lambda observer, control: upload_manifest(
-            source, settings, observer=observer, control=control
-        ),
-        shard=settings.shard,
-        metrics=metrics,
-    )
+    try:
+        summary = run_with_signals_and_progress(
+            source,
+            progress,
+            lambda observer, control: upload_manifest(
+                source, settings, observer=observer, control=control
+            ),
+            shard=settings.shard,
+            metrics=metrics,
+        )
+    except BatchUploaderError:
+        if metrics is not None:
+            metrics.end(EXIT_CONFIGURATION)
+        raise
     if metrics is not None:
-        metrics.end(summary, exit_code(summary))
+        metrics.end(exit_code(summary), all_ok=summary.all_ok)
     stop = stop_message(summary, settings)
     resume_command = None if summary.all_ok else _resume_command(ctx, summary.report_path)
     if resume_command is not None and isinstance(source, ManifestStream):
