@@ -316,3 +316,16 @@ def test_failed_from_a_yaml_manifest_applies_its_defaults(
         "selfieImage": str(images / "bob-selfie.png"),
         "addressImage": "",
     }
+
+
+def test_a_hand_edited_line_is_left_out_and_counted(migration: Migration, tmp_path: Path) -> None:
+    edited = tmp_path / "edited.csv"
+    lines = migration.shards[0].read_text().splitlines()
+    lines[1] = "abc" + lines[1][lines[1].index(",") :]
+    edited.write_text("\n".join(lines) + "\n")
+    result = invoke("report", "summary", "--json", str(edited))
+    summary = json.loads(result.stdout)
+    assert summary["unreadableLines"] == 1
+    assert summary["rows"] == len(lines) - 2
+    text = invoke("report", "summary", str(edited)).stdout
+    assert "1 lines left out: their row number or status is not one a report holds" in text
