@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import os
 import subprocess
 import sys
 from collections.abc import Callable
@@ -266,3 +267,30 @@ def test_shell_completion_offers_commands_and_options() -> None:
     assert result.output.split() == ["plain,--max-attempts"]
     env |= {"_BATCH_UPLOADER_COMPLETE": "zsh_source"}
     assert "compdef" in runner.invoke(cli, [], env=env, prog_name="batch-uploader").output
+
+
+def test_the_command_alone_shows_its_help_without_a_traceback() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "batch_uploader"], capture_output=True, text=True, check=False
+    )
+    assert "Traceback" not in result.stderr
+    assert "Usage: batch-uploader" in result.stdout + result.stderr
+
+
+def test_shell_completion_works_through_the_console_entry_point() -> None:
+    """Completion runs the program with no arguments: main() must hand it to click."""
+    env = {
+        **os.environ,
+        "_BATCH_UPLOADER_COMPLETE": "bash_complete",
+        "COMP_WORDS": "batch-uploader report m",
+        "COMP_CWORD": "2",
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "batch_uploader"],
+        capture_output=True,
+        text=True,
+        check=False,
+        env=env,
+    )
+    assert result.stderr == ""
+    assert result.stdout.split() == ["plain,merge"]

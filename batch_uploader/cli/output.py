@@ -3,6 +3,7 @@ API's state as the run sees it."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import os
@@ -64,7 +65,7 @@ def json_requested(args: list[str]) -> bool:
     the options themselves must be JSON too."""
     return any(
         word == "--log-format=json" or (word == "--log-format" and following == "json")
-        for word, following in zip(args, [*args[1:], ""], strict=True)
+        for word, following in itertools.pairwise([*args, ""])
     )
 
 
