@@ -15,22 +15,17 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import re
 import statistics
-import subprocess
-import sys
 import time
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 
 import aiohttp
 import pybase64
 import uvloop
+from run import API_KEY, Server  # bench/run.py: the mock server in its own process
 
 from batch_uploader.client import ArgosClient, open_session
 
-SCRIPT = Path(sys.executable).parent / "batch-uploader"
-API_KEY = "bench-key"
 ENDPOINT = "/v3/submission/image"
 ADMIN = b"bench@example.com"
 BOUNDARY = b"benchmarkboundary0123456789"
@@ -102,29 +97,21 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args()
     encoded = pybase64.b64encode(JPEG + os.urandom(args.image_kb * 1024 - len(JPEG)))
-    server = subprocess.Popen(
-        [str(SCRIPT), "mock-server", "--fast", "--port", "0", "--api-key", API_KEY],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
+    server = Server(latency_ms=0)
     try:
-        assert server.stdout is not None
-        match = re.search(r"(http://\S+)", server.stdout.readline())
-        assert match, "the mock server did not start"
         rounds: dict[str, list[float]] = {name: [] for name in CLIENTS}
         for _ in range(args.repeat):
             for name in CLIENTS:
                 measure = cpu_per_request(
                     name,
-                    match.group(1),
+                    server.url,
                     encoded,
                     requests=args.requests,
                     concurrency=args.concurrency,
                 )
                 rounds[name].append(uvloop.run(measure))
     finally:
-        server.terminate()
-        server.communicate(timeout=10)
+        server.stop()
     for name, measured in rounds.items():
         every = ", ".join(f"{value:.0f}" for value in measured)
         print(f"{name:15s} {statistics.median(measured):6.1f} µs of CPU a request ({every})")
