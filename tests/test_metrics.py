@@ -4,6 +4,7 @@ own parser from real runs against the mock server."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import csv
 import threading
 from collections.abc import Callable, Iterator
@@ -29,6 +30,8 @@ from .support import API_KEY
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "manifests" / "example.csv"
 StartServer = Callable[[MockConfig], RunningMockServer]
+# The Authorization header of each push the stand-in Pushgateway received, newest last.
+AUTHORIZATIONS: list[str | None] = []
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
 
@@ -124,10 +127,12 @@ def test_a_metrics_file_that_cannot_be_written_stops_the_run_before_sending(
 
 class _Gateway(BaseHTTPRequestHandler):
     pushes: list[tuple[str, str, bytes]]
+    authorizations: list[str | None]
 
     def do_PUT(self) -> None:
         body = self.rfile.read(int(self.headers["Content-Length"]))
         self.pushes.append(("PUT", self.path, body))
+        self.authorizations.append(self.headers.get("Authorization"))
         self.send_response(200)
         self.end_headers()
 
@@ -139,7 +144,7 @@ class _Gateway(BaseHTTPRequestHandler):
 def pushgateway() -> Iterator[tuple[str, list[tuple[str, str, bytes]]]]:
     """A local stand-in for a Pushgateway on loopback, recording every push."""
     pushes: list[tuple[str, str, bytes]] = []
-    handler = type("Gateway", (_Gateway,), {"pushes": pushes})
+    handler = type("Gateway", (_Gateway,), {"pushes": pushes, "authorizations": AUTHORIZATIONS})
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=httpd.serve_forever)
     thread.start()
@@ -254,3 +259,36 @@ def test_a_run_refused_after_the_first_write_leaves_its_exit_code_not_a_running_
     assert value(found, "batch_uploader_run_finished") == 1
     assert value(found, "batch_uploader_exit_code") == 2
     assert server.received.requests == 0
+
+
+def test_the_printed_resume_command_hides_the_pushgateways_password(
+    server_in_thread: StartServer, tmp_path: Path
+) -> None:
+    server = server_in_thread(
+        MockConfig(api_key=API_KEY, faults=lambda sid, attempt: Fault.PROCESSING_ERROR)
+    )
+    result = invoke(
+        "run", str(EXAMPLE), "--base-url", server.url, "--report", str(tmp_path / "r.csv"),
+        "--max-attempts", "1", "--pushgateway", "http://user:secret@127.0.0.1:9",
+    )  # fmt: skip
+    assert result.exit_code == 1
+    assert "--pushgateway 'http://user:***@127.0.0.1:9'" in result.stderr
+    assert "secret" not in result.stderr
+
+
+def test_a_pushgateway_behind_basic_auth_gets_the_credentials_of_its_url(
+    server_in_thread: StartServer,
+    tmp_path: Path,
+    pushgateway: tuple[str, list[tuple[str, str, bytes]]],
+) -> None:
+    server = server_in_thread(MockConfig(api_key=API_KEY))
+    url, pushes = pushgateway
+    with_credentials = url.replace("http://", "http://pusher:s3cret@")
+    result = invoke(
+        "run", str(EXAMPLE), "--base-url", server.url, "--report", str(tmp_path / "r.csv"),
+        "--pushgateway", with_credentials,
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert pushes, "nothing was pushed"
+    assert AUTHORIZATIONS[-1] == "Basic " + base64.b64encode(b"pusher:s3cret").decode()
+    assert "s3cret" not in result.stderr

@@ -8,10 +8,11 @@ import logging
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 from prometheus_client import push_to_gateway, write_to_textfile
 from prometheus_client.core import Metric
+from prometheus_client.exposition import basic_auth_handler, default_handler
 from prometheus_client.registry import Collector, CollectorRegistry
 
 from batch_uploader.errors import ConfigurationError
@@ -62,8 +63,10 @@ class MetricsPublisher:
         self.metrics = RunMetrics(labels=labels)
         self._grouping = grouping
         self._failures: set[str] = set()
+        self._gateway: str | None = None
+        self._push_handler: Callable[..., Callable[[], None]] = default_handler
         if targets.pushgateway is not None:
-            _check_gateway_url(targets.pushgateway)
+            self._gateway, self._push_handler = _gateway_and_handler(targets.pushgateway)
 
     def check_file(self) -> None:
         """Write the first file before anything is sent: a folder that is not there is a
@@ -105,14 +108,15 @@ class MetricsPublisher:
                 write_to_textfile(str(self._targets.file), snapshot)
             except OSError as error:
                 self._warn_once("file", f"cannot write {self._targets.file}: {error}")
-        if self._targets.pushgateway is not None:
+        if self._gateway is not None and self._targets.pushgateway is not None:
             try:
                 push_to_gateway(
-                    self._targets.pushgateway,
+                    self._gateway,
                     job=self._targets.job,
                     registry=snapshot,
                     grouping_key=self._grouping,
                     timeout=PUSH_TIMEOUT_SECONDS,
+                    handler=self._push_handler,
                 )
             except OSError as error:
                 gateway = redacted(self._targets.pushgateway)
@@ -124,10 +128,28 @@ class MetricsPublisher:
             logger.warning("metrics: %s (the run goes on; later failures are not logged)", message)
 
 
-def _check_gateway_url(url: str) -> None:
+def _gateway_and_handler(url: str) -> tuple[str, Callable[..., Callable[[], None]]]:
+    """The Pushgateway's address without its credentials, and the handler that sends them
+    (HTTP basic auth), as prometheus_client takes them: urllib reads a user and password in
+    the URL as part of the host name."""
     parts = urlsplit(url)
     if parts.scheme not in {"http", "https"} or not parts.hostname:
         raise ConfigurationError(
             f"--pushgateway {redacted(url)!r} is not the http:// or https:// address of a "
             "Pushgateway"
         )
+    if parts.username is None:
+        return url, default_handler
+    username, password = unquote(parts.username), unquote(parts.password or "")
+    address = urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
+
+    def with_basic_auth(
+        url: str,
+        method: str,
+        timeout: float | None,
+        headers: list[tuple[str, str]],
+        data: bytes,
+    ) -> Callable[[], None]:
+        return basic_auth_handler(url, method, timeout, headers, data, username, password)
+
+    return address, with_basic_auth

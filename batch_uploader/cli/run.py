@@ -38,6 +38,9 @@ from batch_uploader.sharding import Shard
 if TYPE_CHECKING:
     from batch_uploader.cli.metrics_output import MetricsPublisher
 
+# Options whose URL may carry a user and password: the printed resume command hides it.
+URLS_WITH_CREDENTIALS = frozenset({"proxy", "pushgateway"})
+
 logger = logging.getLogger("batch_uploader")
 
 
@@ -355,7 +358,7 @@ def _resume_command(ctx: click.Context, report_path: Path) -> str:
             continue
         value = ctx.params[name]
         text = f"{value:g}" if isinstance(value, float) else str(value)
-        if name == "proxy":
+        if name in URLS_WITH_CREDENTIALS:
             text = redacted(text)  # the password stays out of the output; type it again
         words += [param.opts[0]] if param.is_flag else [param.opts[0], text]
     words += ["--report", str(report_path), "--resume"]
