@@ -54,23 +54,6 @@ def _read_if_cached(fd: int, view: memoryview, offset: int) -> int | None:
         return None
 
 
-def read_whole_if_cached(fd: int, size: int) -> bytes | None:
-    """The whole file (`size` bytes, or more if it grew) when the page cache holds it; None
-    when some of it would wait for the disk. Without `RWF_NOWAIT`, plain reads."""
-    if not _nowait_reads[0]:
-        return read_whole(fd, size)
-    buffer = bytearray(size + 1)
-    view = memoryview(buffer)
-    filled = _fill_if_cached(fd, view, size)
-    view.release()
-    if filled is None:
-        return None
-    if filled > size:
-        return bytes(buffer) + _read_rest(fd, filled)  # it grew since it was sized
-    del buffer[filled:]
-    return bytes(buffer)
-
-
 class ReusedBuffer:
     """One buffer that small files are read into, whole, on the event loop's thread.
 
@@ -84,33 +67,27 @@ class ReusedBuffer:
         self._buffer = bytearray(capacity + 1)
 
     def read_if_cached(self, fd: int, size: int) -> memoryview | bytes | None:
-        """As `read_whole_if_cached`, into this buffer when the file fits it."""
-        if size >= len(self._buffer) or not _nowait_reads[0]:
-            return read_whole_if_cached(fd, size)
+        """The whole file (`size` bytes, or more if it grew) when the page cache holds it;
+        None when some of it would wait for the disk. Without `RWF_NOWAIT`, plain reads."""
+        if not _nowait_reads[0]:
+            return read_whole(fd, size)
+        if size >= len(self._buffer):
+            # A new buffer, not a resized one: a view of the old one may still be alive.
+            self._buffer = bytearray(size + 1)
         view = memoryview(self._buffer)[: size + 1]
-        filled = _fill_if_cached(fd, view, size)
-        if filled is None:
-            return None
+        filled = 0
+        # Done at its end (a read of 0), or once it holds the `size` bytes fstat gave: whether
+        # a byte more is uncached or absent, what was sized is read, in one system call mostly.
+        while filled < size:
+            count = _read_if_cached(fd, view[filled:], filled)
+            if count is None:
+                return None
+            if count == 0:
+                break
+            filled += count
         if filled > size:
             return bytes(view[:filled]) + _read_rest(fd, filled)  # it grew since it was sized
         return view[:filled]
-
-
-def _fill_if_cached(fd: int, view: memoryview, size: int) -> int | None:
-    """Read the file into `view` from its start; the bytes read, or None if some would wait.
-
-    Done at its end (a read of 0), or once it holds the `size` bytes fstat gave: whether a
-    byte more is uncached or absent, what was sized is read, in one system call mostly.
-    """
-    filled = 0
-    while filled < size:
-        count = _read_if_cached(fd, view[filled:], filled)
-        if count is None:
-            return None
-        if count == 0:
-            break
-        filled += count
-    return filled
 
 
 def read_whole(fd: int, size: int) -> bytes:

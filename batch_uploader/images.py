@@ -12,7 +12,7 @@ import errno
 import fcntl
 import os
 import stat
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import TypeAlias
 
@@ -30,7 +30,6 @@ from batch_uploader.file_reads import (
     ReusedBuffer,
     read_into,
     read_whole,
-    read_whole_if_cached,
 )
 
 # Paths may be plain strings: on the per-row path a pathlib.Path costs more than the check.
@@ -124,7 +123,8 @@ def check_suffix(path: StrPath) -> None:
 
 
 def image_size(path: StrPath, *, within: str | None = None) -> int:
-    """Check the file as `load_image` does, reading only its first bytes; return its size."""
+    """Check the file as `load_encoded_image` does, reading only its first bytes; return its
+    size."""
     fd, size = _open_regular_file(path, within)
     try:
         head = os.read(fd, MAGIC_LENGTH)
@@ -138,45 +138,20 @@ def image_size(path: StrPath, *, within: str | None = None) -> int:
     return size
 
 
-def load_image(
-    path: StrPath,
-    *,
-    stream_above: int = STREAM_ABOVE_BYTES,
-    within: str | None = None,
-    may_wait: bool = True,
-) -> bytes | StreamedImage:
-    """A checked image: its bytes, or, when larger than `stream_above`, a `StreamedImage`.
-    With `within`, the file must lie under that resolved folder (`--base-dir`). With
-    `may_wait` False (on the event loop), raises `ReadWouldWait` rather than wait for a
-    read the page cache cannot answer."""
-    read = read_whole if may_wait else read_whole_if_cached
-    content = _read_checked(path, stream_above, within, read)
-    return content if isinstance(content, bytes | StreamedImage) else bytes(content)
-
-
 def load_encoded_image(
     path: StrPath, *, within: str | None = None, buffer: ReusedBuffer | None = None
 ) -> bytes | StreamedImage:
-    """As `load_image`, but a small image comes as its Base64, the form a request sends.
-    With `buffer` (on the event loop only), the file is read into it from the page cache,
-    and `ReadWouldWait` raised if it would wait; without it, plain reads that may wait."""
-    read = read_whole if buffer is None else buffer.read_if_cached
-    content = _read_checked(path, STREAM_ABOVE_BYTES, within, read)
-    return content if isinstance(content, StreamedImage) else encode_image(content)
-
-
-def _read_checked(
-    path: StrPath,
-    stream_above: int,
-    within: str | None,
-    read: Callable[[int, int], bytes | memoryview | None],
-) -> bytes | memoryview | StreamedImage:
+    """A checked image as its request sends it: the Base64 of a small one, or, when larger
+    than `STREAM_ABOVE_BYTES`, a `StreamedImage`. With `within`, the file must lie under
+    that resolved folder (`--base-dir`). With `buffer` (on the event loop only), the file is
+    read into it from the page cache, and `ReadWouldWait` raised rather than wait for the
+    disk; without it, plain reads that may wait."""
     fd, size = _open_regular_file(path, within)
     try:
-        if size > stream_above:
+        if size > STREAM_ABOVE_BYTES:
             _check_content(path, os.read(fd, MAGIC_LENGTH), size)
             return StreamedImage(path, size, within)
-        content = read(fd, size)
+        content = read_whole(fd, size) if buffer is None else buffer.read_if_cached(fd, size)
         if content is None:
             raise ReadWouldWait(path)
     except OSError as error:
@@ -186,7 +161,7 @@ def _read_checked(
     finally:
         os.close(fd)
     _check_content(path, bytes(content[:MAGIC_LENGTH]), len(content))
-    return content
+    return encode_image(content)
 
 
 def encode_image(content: bytes | memoryview) -> bytes:

@@ -6,11 +6,12 @@ import base64
 import hashlib
 from pathlib import Path
 
+import pybase64
 from aiohttp import web
 
 from batch_uploader import upload_manifest
 from batch_uploader.client import open_session
-from batch_uploader.images import STREAM_ABOVE_BYTES, StreamedImage, load_image
+from batch_uploader.images import STREAM_ABOVE_BYTES, StreamedImage, load_encoded_image
 from batch_uploader.mock.server import MockConfig, running_mock_server
 from batch_uploader.multipart import form_size
 from batch_uploader.request_body import form_body
@@ -31,8 +32,8 @@ from .support import (
 def test_small_images_are_read_large_ones_streamed(tmp_path: Path, make_image: ImageMaker) -> None:
     small = make_image("small.png", size=STREAM_ABOVE_BYTES)
     make_image("large.png", size=STREAM_ABOVE_BYTES + 1)
-    assert load_image(tmp_path / "small.png") == small
-    assert load_image(tmp_path / "large.png") == StreamedImage(
+    assert load_encoded_image(tmp_path / "small.png") == pybase64.b64encode(small)
+    assert load_encoded_image(tmp_path / "large.png") == StreamedImage(
         tmp_path / "large.png", STREAM_ABOVE_BYTES + 1
     )
 
