@@ -82,10 +82,11 @@ def form_size(text_fields: TextFields, image_lengths: Sequence[tuple[str, int]])
 def body_size(fields: FormFields) -> int:
     """Exact size of the body these fields are sent as (streamed images by their encoded
     length, without encoding them)."""
-    values = sum(
-        len(value) if isinstance(value, bytes) else value.encoded_length for _, value in fields
-    )
-    return framing(tuple(name for name, _ in fields)).size + values
+    lengths = [
+        (name, len(value) if isinstance(value, bytes) else value.encoded_length)
+        for name, value in fields
+    ]
+    return form_size((), lengths)
 
 
 def _values_size(text_fields: TextFields, image_lengths: Sequence[tuple[str, int]]) -> int:
