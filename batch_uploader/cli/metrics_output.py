@@ -26,6 +26,9 @@ PUBLISH_EVERY_SECONDS = 10.0
 PUSH_TIMEOUT_SECONDS = 10.0
 DEFAULT_JOB = "batch-uploader"
 
+# What prometheus_client's push functions call to send a request.
+PushHandler = Callable[..., Callable[[], None]]
+
 
 @dataclass(frozen=True, kw_only=True)
 class MetricsTargets:
@@ -56,17 +59,18 @@ class MetricsPublisher:
 
     def __init__(self, targets: MetricsTargets, *, report: Path, shard: Shard | None) -> None:
         self._targets = targets
-        labels = {"report": report.name}
-        grouping = {"report": report.name}
+        # The same labels on every series and, at a Pushgateway, as the grouping key.
+        self._labels = {"report": report.name}
         if shard is not None:
-            labels["shard"] = grouping["shard"] = f"{shard.index}/{shard.count}"
-        self.metrics = RunMetrics(labels=labels)
-        self._grouping = grouping
+            self._labels["shard"] = f"{shard.index}/{shard.count}"
+        self.metrics = RunMetrics(labels=self._labels)
         self._failures: set[str] = set()
-        self._gateway: str | None = None
-        self._push_handler: Callable[..., Callable[[], None]] = default_handler
+        # The gateway's address without credentials, the handler that sends them, and the
+        # address as messages show it.
+        self._gateway: tuple[str, PushHandler, str] | None = None
         if targets.pushgateway is not None:
-            self._gateway, self._push_handler = _gateway_and_handler(targets.pushgateway)
+            address, handler = _gateway_and_handler(targets.pushgateway)
+            self._gateway = address, handler, redacted(targets.pushgateway)
 
     def check_file(self) -> None:
         """Write the first file before anything is sent: a folder that is not there is a
@@ -108,19 +112,19 @@ class MetricsPublisher:
                 write_to_textfile(str(self._targets.file), snapshot)
             except OSError as error:
                 self._warn_once("file", f"cannot write {self._targets.file}: {error}")
-        if self._gateway is not None and self._targets.pushgateway is not None:
+        if self._gateway is not None:
+            address, handler, shown = self._gateway
             try:
                 push_to_gateway(
-                    self._gateway,
+                    address,
                     job=self._targets.job,
                     registry=snapshot,
-                    grouping_key=self._grouping,
+                    grouping_key=self._labels,
                     timeout=PUSH_TIMEOUT_SECONDS,
-                    handler=self._push_handler,
+                    handler=handler,
                 )
             except OSError as error:
-                gateway = redacted(self._targets.pushgateway)
-                self._warn_once("push", f"cannot push to {gateway}: {error}")
+                self._warn_once("push", f"cannot push to {shown}: {error}")
 
     def _warn_once(self, target: str, message: str) -> None:
         if target not in self._failures:
@@ -128,7 +132,7 @@ class MetricsPublisher:
             logger.warning("metrics: %s (the run goes on; later failures are not logged)", message)
 
 
-def _gateway_and_handler(url: str) -> tuple[str, Callable[..., Callable[[], None]]]:
+def _gateway_and_handler(url: str) -> tuple[str, PushHandler]:
     """The Pushgateway's address without its credentials, and the handler that sends them
     (HTTP basic auth), as prometheus_client takes them: urllib reads a user and password in
     the URL as part of the host name."""
