@@ -40,6 +40,11 @@ def invoke(*args: str) -> Result:
     return CliRunner().invoke(cli, list(args), env=env)
 
 
+def run_example(url: str, report: Path, *options: str) -> Result:
+    """`run` on the example manifest against `url`, writing `report`."""
+    return invoke("run", str(EXAMPLE), "--base-url", url, "--report", str(report), *options)
+
+
 def samples(text: str) -> Samples:
     """Every sample by name and labels, the report and shard labels left out."""
     found: Samples = {}
@@ -100,10 +105,9 @@ def test_a_failed_run_has_its_exit_code_and_no_last_success(
     )
     metrics_file = tmp_path / "upload.prom"
     report = tmp_path / "r.csv"
-    result = invoke(
-        "run", str(EXAMPLE), "--base-url", server.url, "--report", str(report),
-        "--max-attempts", "2", "--metrics-file", str(metrics_file),
-    )  # fmt: skip
+    result = run_example(
+        server.url, report, "--max-attempts", "2", "--metrics-file", str(metrics_file)
+    )
     assert result.exit_code == 1, result.output
     found = samples(metrics_file.read_text())
     assert value(found, "batch_uploader_rows_total", status="failed") == 6
@@ -115,10 +119,12 @@ def test_a_metrics_file_that_cannot_be_written_stops_the_run_before_sending(
     server_in_thread: StartServer, tmp_path: Path
 ) -> None:
     server = server_in_thread(MockConfig(api_key=API_KEY))
-    result = invoke(
-        "run", str(EXAMPLE), "--base-url", server.url, "--report", str(tmp_path / "r.csv"),
-        "--metrics-file", str(tmp_path / "no-such-folder" / "m.prom"),
-    )  # fmt: skip
+    result = run_example(
+        server.url,
+        tmp_path / "r.csv",
+        "--metrics-file",
+        str(tmp_path / "no-such-folder" / "m.prom"),
+    )
     assert result.exit_code == 2
     assert "cannot write the metrics file" in result.stderr
     assert "no-such-folder" in result.stderr
@@ -161,10 +167,16 @@ def test_pushgateway_receives_the_final_figures_grouped_by_job_report_and_shard(
 ) -> None:
     server = server_in_thread(MockConfig(api_key=API_KEY))
     url, pushes = pushgateway
-    result = invoke(
-        "run", str(EXAMPLE), "--base-url", server.url, "--report", str(tmp_path / "s1.csv"),
-        "--shard", "1/1", "--pushgateway", url, "--pushgateway-job", "nightly",
-    )  # fmt: skip
+    result = run_example(
+        server.url,
+        tmp_path / "s1.csv",
+        "--shard",
+        "1/1",
+        "--pushgateway",
+        url,
+        "--pushgateway-job",
+        "nightly",
+    )
     assert result.exit_code == 0, result.output
     assert pushes, "nothing was pushed"
     method, path, body = pushes[-1]
@@ -179,10 +191,9 @@ def test_an_unreachable_pushgateway_is_a_warning_not_a_failed_run(
     server_in_thread: StartServer, tmp_path: Path
 ) -> None:
     server = server_in_thread(MockConfig(api_key=API_KEY))
-    result = invoke(
-        "run", str(EXAMPLE), "--base-url", server.url, "--report", str(tmp_path / "r.csv"),
-        "--pushgateway", "http://user:secret@127.0.0.1:9",
-    )  # fmt: skip
+    result = run_example(
+        server.url, tmp_path / "r.csv", "--pushgateway", "http://user:secret@127.0.0.1:9"
+    )
     assert result.exit_code == 0, result.output
     assert "metrics: cannot push to http://user:***@127.0.0.1:9" in result.stderr
     assert "secret" not in result.stderr
@@ -232,10 +243,7 @@ async def test_the_file_is_replaced_every_interval_while_the_run_goes_on(tmp_pat
 
 def test_the_metrics_file_may_not_be_the_report(tmp_path: Path) -> None:
     report = tmp_path / "r.csv"
-    result = invoke(
-        "run", str(EXAMPLE), "--base-url", "http://127.0.0.1:9", "--report", str(report),
-        "--metrics-file", str(report),
-    )  # fmt: skip
+    result = run_example("http://127.0.0.1:9", report, "--metrics-file", str(report))
     assert result.exit_code == 2
     assert "is the report" in result.stderr
     assert not report.exists()
@@ -250,10 +258,7 @@ def test_a_run_refused_after_the_first_write_leaves_its_exit_code_not_a_running_
     report = tmp_path / "r.csv"
     report.write_text("")
     metrics_file = tmp_path / "m.prom"
-    result = invoke(
-        "run", str(EXAMPLE), "--base-url", server.url, "--report", str(report),
-        "--metrics-file", str(metrics_file),
-    )  # fmt: skip
+    result = run_example(server.url, report, "--metrics-file", str(metrics_file))
     assert result.exit_code == 2
     found = samples(metrics_file.read_text())
     assert value(found, "batch_uploader_run_finished") == 1
@@ -267,10 +272,14 @@ def test_the_printed_resume_command_hides_the_pushgateways_password(
     server = server_in_thread(
         MockConfig(api_key=API_KEY, faults=lambda sid, attempt: Fault.PROCESSING_ERROR)
     )
-    result = invoke(
-        "run", str(EXAMPLE), "--base-url", server.url, "--report", str(tmp_path / "r.csv"),
-        "--max-attempts", "1", "--pushgateway", "http://user:secret@127.0.0.1:9",
-    )  # fmt: skip
+    result = run_example(
+        server.url,
+        tmp_path / "r.csv",
+        "--max-attempts",
+        "1",
+        "--pushgateway",
+        "http://user:secret@127.0.0.1:9",
+    )
     assert result.exit_code == 1
     assert "--pushgateway 'http://user:***@127.0.0.1:9'" in result.stderr
     assert "secret" not in result.stderr
@@ -284,10 +293,7 @@ def test_a_pushgateway_behind_basic_auth_gets_the_credentials_of_its_url(
     server = server_in_thread(MockConfig(api_key=API_KEY))
     url, pushes = pushgateway
     with_credentials = url.replace("http://", "http://pusher:s3cret@")
-    result = invoke(
-        "run", str(EXAMPLE), "--base-url", server.url, "--report", str(tmp_path / "r.csv"),
-        "--pushgateway", with_credentials,
-    )  # fmt: skip
+    result = run_example(server.url, tmp_path / "r.csv", "--pushgateway", with_credentials)
     assert result.exit_code == 0, result.output
     assert pushes, "nothing was pushed"
     assert AUTHORIZATIONS[-1] == "Basic " + base64.b64encode(b"pusher:s3cret").decode()
