@@ -10,7 +10,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from importlib.metadata import version
 from pathlib import Path
 
 import aiohttp
@@ -20,8 +19,9 @@ from batch_uploader.api import API_KEY_HEADER, ENDPOINT
 from batch_uploader.errors import ImageChangedError, SettingError
 from batch_uploader.multipart import FormFields
 from batch_uploader.request_body import form_body
+from batch_uploader.version import __version__
 
-USER_AGENT = f"batch-uploader/{version('batch-uploader')}"
+USER_AGENT = f"batch-uploader/{__version__}"
 # An error answer is a small JSON object; anything longer is not worth reading.
 MAX_ANSWER_BYTES = 64 * 1024
 MAX_MESSAGE_CHARS = 200
@@ -38,7 +38,8 @@ PROXY_ERROR = "proxy_error"
 FILE_CHANGED = "file_changed"
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+# Not frozen: one is made per request (see `RowResult`).
+@dataclass(slots=True, kw_only=True)
 class Answer:
     """What one HTTP attempt came to: the server's answer, or why there was none."""
 

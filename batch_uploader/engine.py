@@ -410,12 +410,11 @@ class _Run:
             if attempts.count:
                 self.stats.retries += 1
             attempts.count += 1
-            started = self.clock()
             answer = await self.client.put_images(fields)
         except BaseException:
             self.gate.release(ticket)
             raise
-        seconds = self.clock() - started
+        seconds = self.clock() - ticket.sent_at
         self.stats.add_request(seconds)
         self.observer.on_request(RequestEvent(answer, seconds, fields))
         attempts.last = answer

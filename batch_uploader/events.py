@@ -21,7 +21,8 @@ if TYPE_CHECKING:
     from batch_uploader.multipart import FormFields
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen: one is made per request (see `RowResult`).
+@dataclass(slots=True)
 class RequestEvent:
     """One HTTP attempt ended: its answer (or why there was none), how long it took, and the
     fields it sent (never logged: they hold the images)."""

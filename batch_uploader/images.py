@@ -35,6 +35,8 @@ from batch_uploader.file_reads import (
 # Paths may be plain strings: on the per-row path a pathlib.Path costs more than the check.
 StrPath: TypeAlias = str | os.PathLike[str]
 MAGIC_LENGTH = max(len(JPEG_MAGIC), len(PNG_MAGIC))
+# O_NONBLOCK: an image is opened on the loop, and opening a FIFO must not hang the run.
+_OPEN_FLAGS = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
 
 
 # Images larger than this are not read whole: their request streams them from the file.
@@ -62,7 +64,7 @@ class StreamedImage:
         try:
             # O_NONBLOCK: the loop opens it, and a FIFO swapped in since the check must not
             # hang the run; the check of what was opened follows.
-            fd = os.open(self.path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+            fd = os.open(self.path, _OPEN_FLAGS)
         except OSError as error:
             raise _unreadable_now(self.path, error) from None
         try:
@@ -174,7 +176,7 @@ def _open_regular_file(path: StrPath, within: str | None = None) -> tuple[int, i
     opened must lie under that (resolved) folder."""
     # O_NONBLOCK: opening a FIFO must not hang the run; fstat then rejects it.
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+        fd = os.open(path, _OPEN_FLAGS)
     except FileNotFoundError:
         raise InvalidRowError("file_not_found", f"{path} does not exist", path=path) from None
     except PermissionError:

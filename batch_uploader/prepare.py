@@ -28,7 +28,8 @@ from batch_uploader.multipart import FieldValue, FormFields, form_size, form_siz
 from batch_uploader.settings import RowRules
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+# Not frozen, as `ManifestRow`: one is made per row.
+@dataclass(slots=True, kw_only=True)
 class RowPlan:
     """A row whose fields are complete: its text fields and the image files to send."""
 
@@ -60,15 +61,14 @@ def plan_row(row: ManifestRow, rules: RowRules, *, manifest_dir: Path) -> RowPla
         raise InvalidRowError(
             "missing_id_type", f"line {row.line}: idImage/idBackImage need idType; add it"
         )
-    text_fields = [(SUBMISSION_ID, row.submission_id), (ADMIN, admin)]
+    text_fields = [(SUBMISSION_ID, row.submission_id.encode()), (ADMIN, admin.encode())]
     if id_type is not None:
-        text_fields.append((ID_TYPE, id_type))
+        text_fields.append((ID_TYPE, id_type.encode()))
     folder = str(rules.base_dir if rules.base_dir is not None else manifest_dir)
-    images = tuple((name, _resolve(values[name], folder, rules)) for name in fields)
     return RowPlan(
         row=row,
-        text_fields=tuple((name, value.encode()) for name, value in text_fields),
-        images=images,
+        text_fields=tuple(text_fields),
+        images=tuple([(name, _resolve(values[name], folder, rules)) for name in fields]),
         within=None if rules.resolved_base_dir is None else str(rules.resolved_base_dir),
     )
 
@@ -89,7 +89,7 @@ def load_row(plan: RowPlan, rules: RowRules, *, may_wait: bool = True) -> FormFi
     With `may_wait` False (on the event loop), raises `ReadWouldWait` when an image is not
     in the page cache: `load_row_in_thread` then reads it.
     """
-    fields: list[tuple[str, FieldValue]] = []
+    fields: list[tuple[str, FieldValue]] = [*plan.text_fields]
     lengths: list[tuple[str, int]] = []
     buffer = None if may_wait else _loop_buffer
     for name, path in plan.images:
@@ -97,7 +97,7 @@ def load_row(plan: RowPlan, rules: RowRules, *, may_wait: bool = True) -> FormFi
         fields.append((name, value))
         lengths.append((name, len(value) if isinstance(value, bytes) else value.encoded_length))
     _check_size(plan, lengths, rules)
-    return [*plan.text_fields, *fields]
+    return fields
 
 
 async def load_row_in_thread(plan: RowPlan, rules: RowRules) -> FormFields:

@@ -60,7 +60,12 @@ async def send_with_retries(
     charge a row for a spent quota, a throttle or an outage); by default every attempt does.
     An exception from `send` or `sleep` ends the loop and propagates.
     """
-    calls = 0
+    first = await send()
+    # Most rows end here: the loop below (and tenacity's set-up, which costs more than the
+    # request's own bookkeeping) is built only for rows that need a retry.
+    if not is_retryable(first):
+        return first
+    calls = 1
 
     async def counted_send() -> Answer:
         nonlocal calls
@@ -71,10 +76,7 @@ async def send_with_retries(
         used = attempts_charged() if attempts_charged is not None else calls
         return used >= policy.max_attempts
 
-    first = await counted_send()
-    if not is_retryable(first) or spent():
-        # Most rows end here: tenacity is set up only for rows that need a retry, since its
-        # set-up costs more than the request's own bookkeeping.
+    if spent():
         return first
     pending = [first]
 

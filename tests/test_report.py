@@ -3,16 +3,24 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
 import stat
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from batch_uploader import RowResult, Status
 from batch_uploader.errors import ReportExistsError
-from batch_uploader.report import REPORT_COLUMNS, default_report_path
+from batch_uploader.report import (
+    REPORT_COLUMNS,
+    csv_result_line,
+    default_report_path,
+    report_record,
+)
 from batch_uploader.report_file import ReportMode, open_report
 
 FAILED = RowResult(
@@ -125,3 +133,27 @@ def test_overwrite_replaces_and_makes_it_private(tmp_path: Path) -> None:
 
 def test_default_report_name_is_the_manifest_stem_here() -> None:
     assert default_report_path(Path("/data/nightly.yaml")) == Path("nightly.report.csv")
+
+
+@given(
+    st.builds(
+        RowResult,
+        row=st.integers(1, 10**7),
+        submission_id=st.text(),
+        fields=st.lists(st.sampled_from(["idImage", "idBackImage", "selfieImage"]), max_size=3).map(
+            tuple
+        ),
+        status=st.sampled_from(Status),
+        http_status=st.none() | st.integers(100, 599),
+        error_code=st.text(),
+        message=st.text(),
+        attempts=st.integers(0, 10),
+        elapsed_ms=st.integers(0, 10**6),
+        finished_at=st.datetimes(timezones=st.just(UTC)),
+    )
+)
+def test_a_rows_line_is_the_line_the_csv_module_writes(result: RowResult) -> None:
+    expected = io.StringIO()
+    cells = ["" if value is None else value for value in report_record(result).values()]
+    csv.writer(expected, lineterminator="\n").writerow(cells)
+    assert csv_result_line(result) == expected.getvalue()

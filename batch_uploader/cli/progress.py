@@ -13,14 +13,14 @@ from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import NoReturn, TextIO
-
-from tqdm import tqdm
-from tqdm.contrib.logging import logging_redirect_tqdm
+from typing import TYPE_CHECKING, NoReturn, TextIO
 
 from batch_uploader.cli.output import api_state_text, duration_text
 from batch_uploader.events import ApiCondition, ApiState, RunObserver
 from batch_uploader.results import RowResult, Status
+
+if TYPE_CHECKING:
+    from tqdm import tqdm
 
 logger = logging.getLogger("batch_uploader")
 
@@ -76,6 +76,10 @@ class Progress(RunObserver):
         if self.mode != "bar":
             yield
             return
+        # tqdm takes 25 ms to import: only a bar on a terminal needs it.
+        from tqdm import tqdm  # noqa: PLC0415
+        from tqdm.contrib.logging import logging_redirect_tqdm  # noqa: PLC0415
+
         bar: tqdm[NoReturn] = tqdm(
             total=self.total, unit="row", file=self._stream, dynamic_ncols=True
         )
