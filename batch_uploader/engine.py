@@ -212,7 +212,7 @@ class _Run:
             self.observer.on_resuming(self.earlier.count)
         # Workers take rows straight from the manifest reader (no queue between them), so
         # the manifest is read as fast as rows are sent and never held in memory.
-        to_send = self._rows_to_send(rows)
+        to_send = self._rows_to_send(rows) if self._passes_some_over() else iter(rows)
         try:
             async with asyncio.TaskGroup() as group:
                 workers = [
@@ -225,6 +225,10 @@ class _Run:
         finally:
             self.gate.close()
         await self._cancel_unsent(rows)
+
+    def _passes_some_over(self) -> bool:
+        """Whether some rows are not this run's to send: another shard's, or ok earlier."""
+        return self.settings.shard is not None or self.earlier.count > 0
 
     def _rows_to_send(self, rows: Iterator[ManifestRow]) -> Iterator[ManifestRow | None]:
         """The rows in scope; None after every `PASS_OVER_BATCH` rows passed over in a row.
