@@ -5,7 +5,7 @@
     python bench/run.py --memory
 
 One local server process (the mock server in --fast mode: it checks the key, reads the body
-and accepts it) on loopback, one generated manifest and set of images, and four clients,
+and accepts it) on loopback, one generated manifest and set of images, and five clients,
 each in its own process so that its CPU time and peak RSS are its own:
 
 1. sequential: the vendor's documented style, requests.put(..., files=...) in a loop
@@ -13,7 +13,10 @@ each in its own process so that its CPU time and peak RSS are its own:
 2. threads: the same in a ThreadPoolExecutor at the same concurrency;
 3. ceiling: a bare aiohttp loop at the same concurrency sending bodies encoded in advance
    (no file reading, no validation, no report);
-4. batch-uploader itself, through its console script.
+4. row_work: the ceiling plus the least a real row costs: the image read from its file and
+   encoded per row, and a report line written and flushed (no checks, no retries, no
+   accounting);
+5. batch-uploader itself, through its console script.
 
 Rows per second are rows over the client process's wall time, from start to exit, for every
 client alike. It prints a table and writes JSON (--json). `--memory` instead measures
@@ -35,6 +38,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -84,23 +88,30 @@ def client_threads(url: str, rows: list[tuple[str, Path]], concurrency: int) -> 
             future.result()
 
 
-def client_ceiling(url: str, rows: list[tuple[str, Path]], concurrency: int) -> None:
-    import aiohttp  # noqa: PLC0415
+BOUNDARY = b"benchmarkboundary0123456789"
+# The form the baselines send around a row's submission id and its encoded image.
+FORM_HEAD = b'--%s\r\nContent-Disposition: form-data; name="submissionId"\r\n\r\n' % BOUNDARY
+FORM_MIDDLE = (
+    b'\r\n--%s\r\nContent-Disposition: form-data; name="admin"\r\n\r\n%s'
+    b'\r\n--%s\r\nContent-Disposition: form-data; name="selfieImage"\r\n\r\n'
+    % (BOUNDARY, ADMIN.encode(), BOUNDARY)
+)
+FORM_END = b"\r\n--%s--\r\n" % BOUNDARY
+FORM_HEADERS = {
+    "x-api-key": API_KEY,
+    "Content-Type": f"multipart/form-data; boundary={BOUNDARY.decode()}",
+}
 
-    boundary = b"benchmarkboundary0123456789"
-    # Everything but the submission id is encoded in advance, once per distinct image.
-    tails = {
-        path: b'\r\n--%s\r\nContent-Disposition: form-data; name="admin"\r\n\r\n%s'
-        b'\r\n--%s\r\nContent-Disposition: form-data; name="selfieImage"\r\n\r\n%s'
-        b"\r\n--%s--\r\n"
-        % (boundary, ADMIN.encode(), boundary, base64.b64encode(path.read_bytes()), boundary)
-        for path in {row[1] for row in rows}
-    }
-    head = b'--%s\r\nContent-Disposition: form-data; name="submissionId"\r\n\r\n' % boundary
-    headers = {
-        "x-api-key": API_KEY,
-        "Content-Type": f"multipart/form-data; boundary={boundary.decode()}",
-    }
+
+def put_all(
+    url: str,
+    rows: list[tuple[str, Path]],
+    concurrency: int,
+    body_of: Callable[[str, Path], bytes],
+    done: Callable[[str], None] | None = None,
+) -> None:
+    """A bare aiohttp loop: `concurrency` workers, each sending one row's body at a time."""
+    import aiohttp  # noqa: PLC0415
 
     async def run() -> None:
         connector = aiohttp.TCPConnector(limit=concurrency)
@@ -109,20 +120,55 @@ def client_ceiling(url: str, rows: list[tuple[str, Path]], concurrency: int) -> 
 
             async def worker() -> None:
                 for submission_id, image in queue:
-                    body = b"".join((head, submission_id.encode(), tails[image]))
-                    async with session.put(url, data=body, headers=headers) as response:
+                    body = body_of(submission_id, image)
+                    async with session.put(url, data=body, headers=FORM_HEADERS) as response:
                         await response.read()
                         response.raise_for_status()
+                    if done is not None:
+                        done(submission_id)
 
             await asyncio.gather(*(worker() for _ in range(concurrency)))
 
     asyncio.run(run())
 
 
+def client_ceiling(url: str, rows: list[tuple[str, Path]], concurrency: int) -> None:
+    # Everything but the submission id is encoded in advance, once per distinct image.
+    tails = {
+        path: FORM_MIDDLE + base64.b64encode(path.read_bytes()) + FORM_END
+        for path in {row[1] for row in rows}
+    }
+    put_all(
+        url,
+        rows,
+        concurrency,
+        lambda submission_id, image: b"".join((FORM_HEAD, submission_id.encode(), tails[image])),
+    )
+
+
+def client_row_work(url: str, rows: list[tuple[str, Path]], concurrency: int) -> None:
+    """The ceiling plus the least a real row costs: its image read from its file and encoded
+    (pybase64, as batch-uploader does), and one report line written and flushed."""
+    import pybase64  # noqa: PLC0415
+
+    def body_of(submission_id: str, image: Path) -> bytes:
+        encoded = pybase64.b64encode(image.read_bytes())
+        return b"".join((FORM_HEAD, submission_id.encode(), FORM_MIDDLE, encoded, FORM_END))
+
+    with tempfile.TemporaryFile("w") as report:
+
+        def done(submission_id: str) -> None:
+            report.write(f"{submission_id},ok\n")
+            report.flush()
+
+        put_all(url, rows, concurrency, body_of, done)
+
+
 CLIENTS = {
     "sequential": client_sequential,
     "threads": client_threads,
     "ceiling": client_ceiling,
+    "row_work": client_row_work,
 }
 
 

@@ -32,11 +32,12 @@ def test_the_benchmark_runs_every_client_on_every_row(tmp_path: Path) -> None:
         "sequential": [5, 5],
         "threads": [20, 20],
         "ceiling": [20, 20],
+        "row_work": [20, 20],
         "batch-uploader": [20, 20],
     }
     every_run = [run for measured in runs.values() for run in measured]
     assert all(run["seconds"] > 0 and run["cpu"] > 0 for run in every_run)
-    baselines = ("sequential", "threads", "ceiling")
+    baselines = ("sequential", "threads", "ceiling", "row_work")
     assert set(report["ratio_rounds"]) == {
         *(f"batch-uploader / {name}" for name in baselines),
         *(f"CPU per row, batch-uploader / {name}" for name in baselines),
