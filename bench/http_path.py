@@ -22,13 +22,19 @@ from collections.abc import Awaitable, Callable
 import aiohttp
 import pybase64
 import uvloop
-from run import API_KEY, Server  # bench/run.py: the mock server in its own process
+from run import (  # bench/run.py: the mock server in its own process, the ceiling's form
+    API_KEY,
+    FORM_END,
+    FORM_HEAD,
+    FORM_HEADERS,
+    FORM_MIDDLE,
+    Server,
+)
 
 from batch_uploader.client import ArgosClient, open_session
 
 ENDPOINT = "/v3/submission/image"
 ADMIN = b"bench@example.com"
-BOUNDARY = b"benchmarkboundary0123456789"
 JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00"
 
 Send = Callable[[int], Awaitable[None]]
@@ -36,20 +42,11 @@ Send = Callable[[int], Awaitable[None]]
 
 def ceiling_send(session: aiohttp.ClientSession, url: str, encoded: bytes) -> Send:
     """bench/run.py's ceiling: one joined body per request, the bare minimum of options."""
-    headers = {
-        "x-api-key": API_KEY,
-        "Content-Type": f"multipart/form-data; boundary={BOUNDARY.decode()}",
-    }
-    head = b'--%s\r\nContent-Disposition: form-data; name="submissionId"\r\n\r\n' % BOUNDARY
-    tail = (
-        b'\r\n--%s\r\nContent-Disposition: form-data; name="admin"\r\n\r\n%s'
-        b'\r\n--%s\r\nContent-Disposition: form-data; name="selfieImage"\r\n\r\n%s'
-        b"\r\n--%s--\r\n" % (BOUNDARY, ADMIN, BOUNDARY, encoded, BOUNDARY)
-    )
+    tail = FORM_MIDDLE + encoded + FORM_END
 
     async def send(number: int) -> None:
-        body = b"".join((head, b"bench-%07d" % number, tail))
-        async with session.put(url + ENDPOINT, data=body, headers=headers) as response:
+        body = b"".join((FORM_HEAD, b"bench-%07d" % number, tail))
+        async with session.put(url + ENDPOINT, data=body, headers=FORM_HEADERS) as response:
             await response.read()
             response.raise_for_status()
 
