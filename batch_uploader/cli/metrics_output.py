@@ -38,10 +38,6 @@ class MetricsTargets:
     pushgateway: str | None = None
     job: str = DEFAULT_JOB
 
-    @property
-    def any(self) -> bool:
-        return self.file is not None or self.pushgateway is not None
-
 
 class _Snapshot(Collector):
     """Metric families collected on the event loop, written out from a thread: the counters
