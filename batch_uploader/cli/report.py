@@ -74,7 +74,7 @@ def merge(reports: tuple[Path, ...], output: Path, overwrite: bool) -> None:
     )
     click.echo(
         f"Merged {result.reports} reports into {output}: {result.rows:,} rows, {span}, {gap}"
-        + _unreadable(result.unreadable_lines),
+        + _and_unreadable(result.unreadable_lines),
         err=True,
     )
 
@@ -108,7 +108,7 @@ def failed(
     reasons = f" ({codes})" if codes else ""
     click.echo(
         f"Wrote {result.rows:,} rows to fix to {output}{reasons}"
-        + _unreadable(result.unreadable_lines),
+        + _and_unreadable(result.unreadable_lines),
         err=True,
     )
 
@@ -140,7 +140,7 @@ def summary_text(result: ReportsSummary) -> str:
             "the latest of each counts"
         )
     if result.unreadable_lines:
-        lines.append(_unreadable(result.unreadable_lines).strip("; "))
+        lines.append(_unreadable(result.unreadable_lines))
     return "\n".join(lines)
 
 
@@ -149,6 +149,9 @@ def _one_line(text: str) -> str:
 
 
 def _unreadable(lines: int) -> str:
-    if not lines:
-        return ""
-    return f"; {lines:,} lines left out: their row number or status is not one a report holds"
+    return f"{lines:,} lines left out: their row number or status is not one a report holds"
+
+
+def _and_unreadable(lines: int) -> str:
+    """`_unreadable` as the end of a sentence, when any line was left out."""
+    return f"; {_unreadable(lines)}" if lines else ""
