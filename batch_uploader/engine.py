@@ -311,8 +311,8 @@ class _Run:
                         continue
                 self._finish(await self._send_ready(ready))
         finally:
-            # No row more is taken by this worker: once one stops, the rows have ended or
-            # the run has stopped, and the reader ahead has nothing left to do.
+            # A worker stops only when the rows have ended or the run has stopped (or failed):
+            # either way the reader ahead has nothing left to do.
             self.ready.close()
 
     async def _read_ahead(self, rows: Iterator[ManifestRow | None]) -> None:
