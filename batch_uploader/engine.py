@@ -245,8 +245,9 @@ class _Run:
     async def execute(self, rows: ManifestReader) -> None:
         if self.earlier.count:
             self.observer.on_resuming(self.earlier.count)
-        # Workers take rows straight from the manifest reader (no queue between them), so
-        # the manifest is read as fast as rows are sent and never held in memory.
+        # Workers and the reader ahead take rows straight from the manifest reader, with only
+        # the small buffer ahead between them: the manifest is read as fast as rows are sent
+        # and never held in memory.
         to_send = self._rows_to_send(rows) if self._passes_some_over() else iter(rows)
         try:
             async with asyncio.TaskGroup() as group:
