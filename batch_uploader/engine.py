@@ -462,12 +462,13 @@ class _Run:
 
     async def _load_waiting(self, ready: _ReadyRow) -> FormFields:
         """Read the images of a row that could not be read on the loop, in a thread."""
-        if ready.shortage is None:
+        shortage = ready.shortage
+        if shortage is None:
             try:
                 return await load_row_in_thread(ready.plan, self.settings.rules)
-            except DescriptorsExhaustedError as shortage:
-                ready.shortage = shortage
-        return await self._load_when_descriptors_free(ready.plan, ready.shortage)
+            except DescriptorsExhaustedError as error:
+                shortage = error
+        return await self._load_when_descriptors_free(ready.plan, shortage)
 
     async def _load_when_descriptors_free(
         self, plan: RowPlan, shortage: DescriptorsExhaustedError
