@@ -35,6 +35,12 @@ def write_csv_manifest(
     return path
 
 
+def report_lines(path: Path) -> list[dict[str, str]]:
+    """A CSV report's lines, each as its columns."""
+    with path.open(newline="") as file:
+        return list(csv.DictReader(file))
+
+
 def run_settings(report_path: Path, *, admin: str = ADMIN, **overrides: Any) -> RunSettings:
     """Settings for a test run: the test key, an admin, no waits between attempts.
 

@@ -30,18 +30,13 @@ from batch_uploader.report import REPORT_COLUMNS, ReportWriter
 from batch_uploader.results import RowResult
 
 from .fakes import FakeClient, VirtualClock, upload_with_fake_client
-from .support import ImageMaker, run_settings, write_csv_manifest
+from .support import ImageMaker, report_lines, run_settings, write_csv_manifest
 
 
 def write_rows(tmp_path: Path, make_image: ImageMaker, count: int, image: str = "s.png") -> Path:
     make_image("s.png", size=300)
     rows = ((f"sub-{number}", image) for number in range(1, count + 1))
     return write_csv_manifest(tmp_path / "m.csv", rows)
-
-
-def report_lines(path: Path) -> list[dict[str, str]]:
-    with path.open(newline="") as file:
-        return list(csv.DictReader(file))
 
 
 class Recorder(RunObserver):

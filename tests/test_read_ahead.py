@@ -4,7 +4,6 @@ with the rows it holds."""
 from __future__ import annotations
 
 import asyncio
-import csv
 from pathlib import Path
 from typing import Any
 
@@ -22,8 +21,9 @@ from batch_uploader.multipart import FormFields
 from batch_uploader.prepare import load_row
 from batch_uploader.read_ahead import ReadAhead
 from batch_uploader.results import Status, StopReason
-from tests.fakes import FakeClient, VirtualClock
-from tests.support import ImageMaker, run_settings, write_csv_manifest
+
+from .fakes import FakeClient, VirtualClock
+from .support import ImageMaker, report_lines, run_settings, write_csv_manifest
 
 
 def test_items_come_out_in_the_order_they_went_in() -> None:
@@ -90,11 +90,6 @@ async def test_closing_ends_the_fillers_wait_and_drain_gives_what_was_never_take
 
 
 # The run
-
-
-def report_lines(path: Path) -> list[dict[str, str]]:
-    with path.open(newline="") as file:
-        return list(csv.DictReader(file))
 
 
 class LoadCounter:
