@@ -1,5 +1,5 @@
 """How a command runs an upload: on the fast event loop, under signal handling, with problems
-logged and progress shown."""
+logged and progress shown, and the cycle collector running less often."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from batch_uploader.cli.garbage_collection import collecting_less_often
 from batch_uploader.cli.output import LoggingObserver
 from batch_uploader.cli.progress import Progress
 from batch_uploader.cli.row_count import count_in_child
@@ -40,10 +41,14 @@ def run_with_signals_and_progress(
     shard: Shard | None = None,
     metrics: MetricsPublisher | None = None,
 ) -> RunSummary:
-    """Run `upload` to its end on the fast event loop; see `stop_on_signals_and_show_progress`."""
-    return run_on_fast_loop(
-        stop_on_signals_and_show_progress(manifest, progress, upload, shard=shard, metrics=metrics)
-    )
+    """Run `upload` to its end on the fast event loop, the cycle collector running less
+    often; see `stop_on_signals_and_show_progress`."""
+    with collecting_less_often():
+        return run_on_fast_loop(
+            stop_on_signals_and_show_progress(
+                manifest, progress, upload, shard=shard, metrics=metrics
+            )
+        )
 
 
 async def stop_on_signals_and_show_progress(
