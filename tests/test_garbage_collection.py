@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import io
+import weakref
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -37,6 +38,26 @@ def test_the_young_generation_is_collected_less_often_and_start_up_is_frozen() -
         assert gc.get_freeze_count() > 0
     assert gc.get_threshold() == (700, 10, 10)
     assert gc.get_freeze_count() == 0
+
+
+class Node:
+    """An object in a reference cycle, which only the cycle collector frees."""
+
+    def __init__(self) -> None:
+        self.me = self
+
+
+def test_garbage_left_before_the_run_is_collected_not_frozen() -> None:
+    """Frozen, it would stay in memory until the run ends (pending tasks of a loop that
+    closed, say)."""
+    gc.disable()  # no collection may free it before the run starts
+    try:
+        garbage = weakref.ref(Node())
+        assert garbage() is not None
+        with collecting_less_often():
+            assert garbage() is None
+    finally:
+        gc.enable()
 
 
 def test_the_settings_come_back_when_the_body_raises() -> None:
