@@ -20,7 +20,7 @@ def collecting_less_often() -> Iterator[None]:
     Each request in flight keeps hundreds of objects alive (aiohttp's request, response and
     connection state, the coroutines' frames) for the API's latency. At CPython's default
     pace the young generation is collected every ~35 rows, so those objects are walked
-    again and again before they die, and the start-up's 60,000 objects at every full
+    again and again before they die, and the start-up's ~43,000 objects at every full
     collection: 18 % of the CPU of a run at concurrency 1024. A run makes few reference
     cycles (~1,500 objects collected over 20,000 rows), so collecting less often keeps
     little garbage longer.
