@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import contextlib
 import shutil
 import subprocess
 from collections.abc import AsyncIterator, Callable
@@ -239,3 +241,29 @@ def test_vendor_curl_example_is_accepted(server_in_thread: StartServer, tmp_path
     result = subprocess.run(command, capture_output=True, text=True, check=True, timeout=30)
     assert result.stdout == '{"message": "complete to update image."}'
     assert set(server.received.accepted["sub-1"]) == {"idImage", "selfieImage"}
+
+
+async def test_no_answer_outlives_the_server_after_its_client_has_gone() -> None:
+    # A client gives up on a slow answer (a timeout) while its handler still waits; the
+    # server then shuts down. Some aiohttp releases (3.11.0, the floor) forget such a handler,
+    # which then outlived the event loop ("Task was destroyed but it is pending!").
+    reached = asyncio.Event()
+
+    def slow_answer(submission_id: str, attempt: int) -> Fault:
+        reached.set()
+        return Fault.SLOW
+
+    config = strict_config(faults=slow_answer, slow_seconds=600.0)
+    form = build_form([(k, v.encode()) for k, v in VALID.items()])
+    async with running_mock_server(config) as server, aiohttp.ClientSession() as session:
+
+        async def send() -> None:
+            await session.put(server.url + ENDPOINT, data=form, headers={"x-api-key": API_KEY})
+
+        request = asyncio.create_task(send())
+        await reached.wait()
+        request.cancel()  # the client's side of the connection closes
+        with contextlib.suppress(asyncio.CancelledError):
+            await request
+    left = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
+    assert left == []

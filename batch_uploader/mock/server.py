@@ -16,8 +16,8 @@ import signal
 import ssl
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from typing import NoReturn
 
@@ -85,6 +85,7 @@ def create_app(config: MockConfig, received: Received | None = None) -> web.Appl
     handler = _Handler(config, received if received is not None else Received())
     app.router.add_put(api.ENDPOINT, handler.put_image_fast if config.fast else handler.put_image)
     app.router.add_get("/_mock/received", handler.show_received)
+    app.on_cleanup.append(handler.cancel_unfinished)
     return app
 
 
@@ -93,6 +94,30 @@ class _Handler:
         self.config = config
         self.received = received
         self.gateway = Gateway(config.gateway, clock=config.clock, wall_clock=config.wall_clock)
+        self.answering: set[asyncio.Task[object]] = set()
+
+    async def cancel_unfinished(self, app: web.Application) -> None:
+        """At shutdown, end the answers still being made.
+
+        aiohttp's shutdown waits for the handlers of open connections, then cancels them; a
+        handler whose client has already gone (it timed out on a slow answer) it leaves
+        running, to outlive the server and then the event loop.
+        """
+        unfinished = list(self.answering)
+        for task in unfinished:
+            task.cancel()
+        await asyncio.gather(*unfinished, return_exceptions=True)
+
+    @contextmanager
+    def _answering(self) -> Iterator[None]:
+        """Keep the handler's task in `answering` while it makes its answer."""
+        task = asyncio.current_task()
+        assert task is not None  # noqa: S101 (aiohttp runs every handler in a task)
+        self.answering.add(task)
+        try:
+            yield
+        finally:
+            self.answering.discard(task)
 
     async def show_received(self, request: web.Request) -> web.Response:
         refusals = self.gateway.quota_refusals_by_period
@@ -103,15 +128,16 @@ class _Handler:
     async def put_image_fast(self, request: web.Request) -> web.StreamResponse:
         """For benchmarks: check the key, read the body, accept; no parsing, no records."""
         self.received.requests += 1
-        await request.read()
-        if self.config.latency_seconds:
-            await asyncio.sleep(self.config.latency_seconds)
-        if request.headers.get(api.API_KEY_HEADER) != self.config.api_key:
-            return web.json_response({"message": api.GATEWAY_FORBIDDEN}, status=403)
-        gateway_refusal = self.gateway.refusal()
-        if gateway_refusal is not None:
-            return self._gateway_answer(request, gateway_refusal)
-        return web.json_response({"message": api.ACCEPTED_MESSAGE})
+        with self._answering():
+            await request.read()
+            if self.config.latency_seconds:
+                await asyncio.sleep(self.config.latency_seconds)
+            if request.headers.get(api.API_KEY_HEADER) != self.config.api_key:
+                return web.json_response({"message": api.GATEWAY_FORBIDDEN}, status=403)
+            gateway_refusal = self.gateway.refusal()
+            if gateway_refusal is not None:
+                return self._gateway_answer(request, gateway_refusal)
+            return web.json_response({"message": api.ACCEPTED_MESSAGE})
 
     async def put_image(self, request: web.Request) -> web.StreamResponse:
         received = self.received
@@ -120,7 +146,8 @@ class _Handler:
         received.in_flight += 1
         received.peak_in_flight = max(received.peak_in_flight, received.in_flight)
         try:
-            return await self._put_image(request)
+            with self._answering():
+                return await self._put_image(request)
         finally:
             received.in_flight -= 1
 
