@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import os
 import threading
@@ -49,6 +50,52 @@ def restore_the_package_logger() -> Iterator[None]:
     logger.handlers = handlers
     logger.propagate = propagate
     logger.setLevel(level)
+
+
+# Logged when the garbage collector meets a task that never finished: in whichever test runs
+# then, so the session as a whole is checked for it (collecting after every test costs 25 s).
+TASK_DESTROYED = "Task was destroyed but it is pending!"
+
+
+@pytest.fixture(autouse=True)
+def no_error_left_on_an_event_loop(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
+    """Fail a test during which asyncio logged an error (an exception in a callback, say):
+    such an error fails no test by itself, pytest only captures it."""
+    yield
+    errors = [
+        record.getMessage().splitlines()[0]
+        for when in ("setup", "call", "teardown")
+        for record in caplog.get_records(when)
+        if record.name == "asyncio" and record.levelno >= logging.ERROR
+    ]
+    errors = [error for error in errors if error != TASK_DESTROYED]
+    assert not errors, f"asyncio logged errors: {errors}"
+
+
+class _Records(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def no_task_left_pending() -> Iterator[None]:
+    """Fail the session if a test left a task pending when its event loop closed."""
+    records = _Records()
+    logger = logging.getLogger("asyncio")
+    logger.addHandler(records)
+    yield
+    gc.collect()
+    logger.removeHandler(records)
+    destroyed = [
+        record.getMessage()
+        for record in records.records
+        if record.getMessage().startswith(TASK_DESTROYED)
+    ]
+    assert not destroyed, f"tasks left pending by the session's tests: {destroyed}"
 
 
 @pytest.fixture

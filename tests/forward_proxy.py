@@ -52,6 +52,50 @@ def _target(method: str, target: str) -> tuple[str, int]:
     return parts.hostname or "", parts.port or 80
 
 
+async def _serve(
+    client_reader: asyncio.StreamReader,
+    client_writer: asyncio.StreamWriter,
+    log: ProxyLog,
+    expected: str | None,
+) -> None:
+    """One client connection: its request line checked, then piped to the target."""
+    try:
+        head = await client_reader.readuntil(b"\r\n\r\n")
+    except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, ConnectionError):
+        return
+    lines = head.decode("latin-1").split("\r\n")
+    method, target, _ = lines[0].split(" ", 2)
+    headers = {
+        name.strip().lower(): value.strip()
+        for name, _, value in (line.partition(":") for line in lines[1:] if line)
+    }
+    host, port = _target(method, target)
+    if expected is not None and headers.get("proxy-authorization") != expected:
+        log.refused.append(lines[0])
+        client_writer.write(
+            b"HTTP/1.1 407 Proxy Authentication Required\r\n"
+            b'Proxy-Authenticate: Basic realm="test"\r\nContent-Length: 0\r\n\r\n'
+        )
+        await client_writer.drain()
+        return
+    if not is_loopback(host):
+        log.refused.append(lines[0])
+        return
+    log.lines.append(lines[0])
+    upstream_reader, upstream_writer = await asyncio.open_connection(host, port)
+    try:
+        if method == "CONNECT":
+            client_writer.write(b"HTTP/1.1 200 Connection established\r\n\r\n")
+            await client_writer.drain()
+        else:
+            upstream_writer.write(head)
+        await asyncio.gather(
+            _pipe(client_reader, upstream_writer), _pipe(upstream_reader, client_writer)
+        )
+    finally:
+        await _close(upstream_writer)
+
+
 @asynccontextmanager
 async def running_proxy(*, credentials: str | None = None) -> AsyncIterator[RunningProxy]:
     """Serve on a free loopback port; `credentials` ("user:password") makes auth required."""
@@ -64,49 +108,14 @@ async def running_proxy(*, credentials: str | None = None) -> AsyncIterator[Runn
         assert task is not None
         handlers.add(task)
         try:
-            await serve(reader, writer)
+            # Only the shutdown below cancels a handler, which then ends normally: on Python
+            # 3.11 a connection's task that ends cancelled makes asyncio log an error (its
+            # done callback asks the task for its exception, which raises).
+            with contextlib.suppress(asyncio.CancelledError):
+                await _serve(reader, writer, log, expected)
         finally:
             await _close(writer)
             handlers.discard(task)
-
-    async def serve(
-        client_reader: asyncio.StreamReader, client_writer: asyncio.StreamWriter
-    ) -> None:
-        try:
-            head = await client_reader.readuntil(b"\r\n\r\n")
-        except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, ConnectionError):
-            return
-        lines = head.decode("latin-1").split("\r\n")
-        method, target, _ = lines[0].split(" ", 2)
-        headers = {
-            name.strip().lower(): value.strip()
-            for name, _, value in (line.partition(":") for line in lines[1:] if line)
-        }
-        host, port = _target(method, target)
-        if expected is not None and headers.get("proxy-authorization") != expected:
-            log.refused.append(lines[0])
-            client_writer.write(
-                b"HTTP/1.1 407 Proxy Authentication Required\r\n"
-                b'Proxy-Authenticate: Basic realm="test"\r\nContent-Length: 0\r\n\r\n'
-            )
-            await client_writer.drain()
-            return
-        if not is_loopback(host):
-            log.refused.append(lines[0])
-            return
-        log.lines.append(lines[0])
-        upstream_reader, upstream_writer = await asyncio.open_connection(host, port)
-        try:
-            if method == "CONNECT":
-                client_writer.write(b"HTTP/1.1 200 Connection established\r\n\r\n")
-                await client_writer.drain()
-            else:
-                upstream_writer.write(head)
-            await asyncio.gather(
-                _pipe(client_reader, upstream_writer), _pipe(upstream_reader, client_writer)
-            )
-        finally:
-            await _close(upstream_writer)
 
     server = await asyncio.start_server(handle, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
