@@ -103,7 +103,9 @@ def test_mock_server_stops_cleanly_on_signals(signal_number: int) -> None:
 
 
 def test_demo_ends_all_ok_after_retries(tmp_path: Path) -> None:
-    result = run_command("demo", cwd=tmp_path)
+    # The demo keeps its report in a new temporary folder for the user to read: this test's
+    # own, not the machine's /tmp, where every run of the suite would leave one.
+    result = run_command("demo", cwd=tmp_path, TMPDIR=str(tmp_path))
     assert result.returncode == 0, result.stderr
     assert "6 rows: 6 ok, 0 failed, 0 invalid, 0 cancelled" in result.stderr
     retries = re.search(r"Requests: \d+ \((\d+) retries\)", result.stderr)
@@ -112,3 +114,4 @@ def test_demo_ends_all_ok_after_retries(tmp_path: Path) -> None:
     report = re.search(r"Report: (\S+)", result.stderr)
     assert report
     assert Path(report.group(1)).is_file()
+    assert Path(report.group(1)).is_relative_to(tmp_path)
