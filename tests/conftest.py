@@ -52,9 +52,24 @@ def restore_the_package_logger() -> Iterator[None]:
     logger.setLevel(level)
 
 
-# Logged when the garbage collector meets a task that never finished: in whichever test runs
-# then, so the session as a whole is checked for it (collecting after every test costs 25 s).
-TASK_DESTROYED = "Task was destroyed but it is pending!"
+# What asyncio (and aiohttp, through it) logs when the garbage collector meets an object left
+# unfinished: in whichever test runs then, so these are checked over the whole session
+# (collecting after every test instead costs 25 s).
+LOGGED_WHEN_COLLECTED = (
+    "Task was destroyed but it is pending!",
+    "Task exception was never retrieved",
+    "Future exception was never retrieved",
+    "Unclosed client session",
+    "Unclosed connector",
+)
+
+
+def _asyncio_errors(records: list[logging.LogRecord]) -> list[str]:
+    return [
+        record.getMessage()
+        for record in records
+        if record.name == "asyncio" and record.levelno >= logging.ERROR
+    ]
 
 
 @pytest.fixture(autouse=True)
@@ -62,13 +77,14 @@ def no_error_left_on_an_event_loop(caplog: pytest.LogCaptureFixture) -> Iterator
     """Fail a test during which asyncio logged an error (an exception in a callback, say):
     such an error fails no test by itself, pytest only captures it."""
     yield
-    errors = [
-        record.getMessage().splitlines()[0]
-        for when in ("setup", "call", "teardown")
-        for record in caplog.get_records(when)
-        if record.name == "asyncio" and record.levelno >= logging.ERROR
+    records = [
+        record for when in ("setup", "call", "teardown") for record in caplog.get_records(when)
     ]
-    errors = [error for error in errors if error != TASK_DESTROYED]
+    errors = [
+        error.splitlines()[0]
+        for error in _asyncio_errors(records)
+        if not error.startswith(LOGGED_WHEN_COLLECTED)
+    ]
     assert not errors, f"asyncio logged errors: {errors}"
 
 
@@ -82,20 +98,21 @@ class _Records(logging.Handler):
 
 
 @pytest.fixture(autouse=True, scope="session")
-def no_task_left_pending() -> Iterator[None]:
-    """Fail the session if a test left a task pending when its event loop closed."""
+def nothing_left_unfinished() -> Iterator[None]:
+    """Fail the session if a test left a task pending, an exception unread or a session
+    open when its event loop closed."""
     records = _Records()
     logger = logging.getLogger("asyncio")
     logger.addHandler(records)
     yield
     gc.collect()
     logger.removeHandler(records)
-    destroyed = [
-        record.getMessage()
-        for record in records.records
-        if record.getMessage().startswith(TASK_DESTROYED)
+    left = [
+        error
+        for error in _asyncio_errors(records.records)
+        if error.startswith(LOGGED_WHEN_COLLECTED)
     ]
-    assert not destroyed, f"tasks left pending by the session's tests: {destroyed}"
+    assert not left, f"left unfinished by the session's tests: {left}"
 
 
 @pytest.fixture
