@@ -245,8 +245,8 @@ def test_vendor_curl_example_is_accepted(server_in_thread: StartServer, tmp_path
 
 async def test_no_answer_outlives_the_server_after_its_client_has_gone() -> None:
     # A client gives up on a slow answer (a timeout) while its handler still waits; the
-    # server then shuts down. Some aiohttp releases (3.11.0, the floor) forget such a handler,
-    # which then outlived the event loop ("Task was destroyed but it is pending!").
+    # server then shuts down. aiohttp's shutdown left such a handler running; with 3.11.0,
+    # the floor, it then outlived the event loop ("Task was destroyed but it is pending!").
     reached = asyncio.Event()
 
     def slow_answer(submission_id: str, attempt: int) -> Fault:
