@@ -6,13 +6,14 @@
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import itertools
 import json
 import os
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO
 
@@ -77,7 +78,21 @@ def csv_result_line(result: RowResult) -> str:
 
 
 def _timestamp(moment: datetime) -> str:
-    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    """ISO 8601 in UTC, to the millisecond: `2026-11-30T15:47:31.422Z`."""
+    if moment.tzinfo is not UTC:
+        moment = moment.astimezone(UTC)
+    # Rows that finish within the same second share all but the milliseconds; `isoformat`
+    # for each was 5 % of the instructions of a row's own work.
+    second = _whole_second(
+        (moment.year, moment.month, moment.day, moment.hour, moment.minute, moment.second)
+    )
+    return f"{second}.{moment.microsecond // 1000:03d}Z"
+
+
+@functools.lru_cache(maxsize=1)
+def _whole_second(moment: tuple[int, int, int, int, int, int]) -> str:
+    year, month, day, hour, minute, second = moment
+    return f"{year:04d}-{month:02d}-{day:02d}T{hour:02d}:{minute:02d}:{second:02d}"
 
 
 def _csv_line(cells: list[object]) -> str:

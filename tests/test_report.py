@@ -6,7 +6,7 @@ import csv
 import io
 import json
 import stat
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -157,3 +157,30 @@ def test_a_rows_line_is_the_line_the_csv_module_writes(result: RowResult) -> Non
     cells = ["" if value is None else value for value in report_record(result).values()]
     csv.writer(expected, lineterminator="\n").writerow(cells)
     assert csv_result_line(result) == expected.getvalue()
+
+
+@given(
+    st.lists(
+        st.datetimes(
+            min_value=datetime(1970, 1, 2),
+            max_value=datetime(2100, 1, 1),
+            timezones=st.builds(
+                timezone,
+                st.timedeltas(min_value=timedelta(hours=-23), max_value=timedelta(hours=23)),
+            ),
+        ),
+        min_size=1,
+        max_size=5,
+    )
+)
+def test_finished_at_is_the_utc_instant_to_the_millisecond(moments: list[datetime]) -> None:
+    # Several in a row: the formatting keeps the last second's text, and must not reuse it
+    # for another second.
+    for moment in moments:
+        result = RowResult(
+            row=1, submission_id="s", fields=(), status=Status.OK, finished_at=moment
+        )
+        utc = moment.astimezone(UTC).replace(tzinfo=None)
+        expected = utc.isoformat(timespec="milliseconds") + "Z"
+        assert report_record(result)["finishedAt"] == expected
+        assert csv_result_line(result).endswith(f",{expected}\n")
