@@ -7,7 +7,7 @@ of attempts that got no answer at all.
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 
 from batch_uploader.api import (
     FINAL_ERROR_CODES,
@@ -30,7 +30,9 @@ THROTTLED_STATUS = 429
 PROXY_AUTHENTICATION_REQUIRED = 407
 
 
-class AnswerKind(Enum):
+# A StrEnum, not an Enum: a plain Enum member hashes in Python, and every answer is looked
+# up in the sets below.
+class AnswerKind(StrEnum):
     """An answer's meaning, from the row's point of view and the run's."""
 
     ACCEPTED = "accepted"
@@ -74,9 +76,11 @@ _NO_ANSWER_CODES = {
 
 def classify(answer: Answer) -> AnswerKind:
     """The kind of one attempt's answer."""
-    if answer.accepted:
+    status = answer.http_status
+    # `answer.accepted`, inline: two of these run for every request.
+    if status is not None and 200 <= status < 300:
         return AnswerKind.ACCEPTED
-    if answer.http_status is None:
+    if status is None:
         return _NO_ANSWER_CODES.get(answer.error_code, AnswerKind.ROW_REFUSED)
     return _kind_of_refusal(answer)
 

@@ -25,20 +25,19 @@ class RunControl:
     def __init__(self) -> None:
         self.reason: StopReason | None = None
         self.detail: str | None = None
-        self.stopping = asyncio.Event()
+        self._stopping = asyncio.Event()
         self.aborting = asyncio.Event()
+        # `_stopping.is_set()` as a plain attribute: every request asks, several times.
+        self.stopped = False
         self._workers: list[asyncio.Task[None]] = []
-
-    @property
-    def stopped(self) -> bool:
-        return self.stopping.is_set()
 
     def stop(self, reason: StopReason, detail: str | None = None) -> None:
         """Send nothing new; `detail` says what happened, where the reason alone does not."""
         if self.reason is None:
             self.reason = reason
             self.detail = detail
-        self.stopping.set()
+        self.stopped = True
+        self._stopping.set()
 
     def abort(self, reason: StopReason) -> None:
         self.stop(reason)
@@ -67,11 +66,11 @@ class RunControl:
 
     async def unless_stopped(self, awaitable: Awaitable[T]) -> T:
         """Await `awaitable`, or raise `RunStoppedError` as soon as the run stops."""
-        if self.stopping.is_set():
+        if self._stopping.is_set():
             _close(awaitable)
             raise RunStoppedError
         work = asyncio.ensure_future(awaitable)
-        interruption = asyncio.ensure_future(self.stopping.wait())
+        interruption = asyncio.ensure_future(self._stopping.wait())
         try:
             await asyncio.wait({work, interruption}, return_when=asyncio.FIRST_COMPLETED)
         finally:

@@ -60,7 +60,7 @@ from batch_uploader.read_ahead import ReadAhead
 from batch_uploader.report import ReportWriter, default_report_path
 from batch_uploader.report_file import EarlierOkRows, ReportMode, open_report, same_file
 from batch_uploader.results import RowResult, Status, StopReason
-from batch_uploader.retry import send_with_retries
+from batch_uploader.retry import is_retryable, send_with_retries
 from batch_uploader.settings import RunSettings
 from batch_uploader.stats import RunStats, RunSummary
 
@@ -184,7 +184,11 @@ class _ReadyRow:
 
 
 def _fields_size(fields: FormFields | None) -> int:
-    return sum(len(value) for _, value in fields if isinstance(value, bytes)) if fields else 0
+    size = 0
+    for _, value in fields or ():
+        if isinstance(value, bytes):
+            size += len(value)
+    return size
 
 
 class _Rows(Enum):
@@ -391,8 +395,8 @@ class _Run:
         self.observer.on_row_finished(result)
         limit = self.settings.max_failures
         if (
-            result.status is Status.FAILED
-            and limit is not None
+            limit is not None
+            and result.status is Status.FAILED
             and self.stats.rows_by_status[Status.FAILED] >= limit
         ):
             self.control.stop(StopReason.MAX_FAILURES)
@@ -433,14 +437,10 @@ class _Run:
             return self._cancelled(row, attempts)
         started = self.clock()
         try:
-            answer = await send_with_retries(
-                lambda: self._send(row.row, fields, attempts),
-                self.settings.retry,
-                sleep=lambda seconds: self.control.unless_stopped(self.sleep(seconds)),
-                on_retry=lambda event: self._on_retry(row, event),
-                attempts_charged=lambda: attempts.charged,
-                retry_after_cap=self.settings.max_outage,
-            )
+            answer = await self._send(row.row, fields, attempts)
+            # Most rows end with their first attempt: the retry loop is set up for the others.
+            if is_retryable(answer):
+                answer = await self._retry(row, fields, attempts, answer)
         except RunStoppedError:
             status = Status.CANCELLED
         except asyncio.CancelledError:
@@ -455,6 +455,20 @@ class _Run:
             attempts,
             elapsed_ms=self._elapsed_ms(started),
             stop_reason=self.control.reason,
+        )
+
+    async def _retry(
+        self, row: ManifestRow, fields: FormFields, attempts: _Attempts, first: Answer
+    ) -> Answer:
+        """Send a row again until its answer is final or its attempts are spent."""
+        return await send_with_retries(
+            lambda: self._send(row.row, fields, attempts),
+            self.settings.retry,
+            sleep=lambda seconds: self.control.unless_stopped(self.sleep(seconds)),
+            on_retry=lambda event: self._on_retry(row, event),
+            attempts_charged=lambda: attempts.charged,
+            retry_after_cap=self.settings.max_outage,
+            first=first,
         )
 
     def _cancelled(self, row: ManifestRow, attempts: _Attempts) -> RowResult:

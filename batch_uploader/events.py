@@ -7,9 +7,10 @@ nothing of them.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from batch_uploader.results import RowResult
 
@@ -115,18 +116,24 @@ class NullObserver(RunObserver):
 
 
 class Observers(RunObserver):
-    """Tells several observers the same thing."""
+    """Tells several observers the same thing.
+
+    Each request and each row goes only to the observers that listen for it: most leave
+    `on_request` as RunObserver's no-op, and it runs for every request.
+    """
 
     def __init__(self, *observers: RunObserver) -> None:
         self._observers = observers
+        self._request_hooks = _listening(observers, "on_request")
+        self._row_hooks = _listening(observers, "on_row_finished")
 
     def on_resuming(self, earlier_ok: int) -> None:
         for observer in self._observers:
             observer.on_resuming(earlier_ok)
 
     def on_row_finished(self, result: RowResult) -> None:
-        for observer in self._observers:
-            observer.on_row_finished(result)
+        for hook in self._row_hooks:
+            hook(result)
 
     def on_unsent_cancelled(self, rows: int) -> None:
         for observer in self._observers:
@@ -137,8 +144,8 @@ class Observers(RunObserver):
             observer.on_row_skipped(row, reason)
 
     def on_request(self, event: RequestEvent) -> None:
-        for observer in self._observers:
-            observer.on_request(event)
+        for hook in self._request_hooks:
+            hook(event)
 
     def on_retry(self, row: ManifestRow, event: RetryEvent) -> None:
         for observer in self._observers:
@@ -147,3 +154,10 @@ class Observers(RunObserver):
     def on_api_state(self, state: ApiState) -> None:
         for observer in self._observers:
             observer.on_api_state(state)
+
+
+def _listening(observers: tuple[RunObserver, ...], hook: str) -> tuple[Callable[[Any], None], ...]:
+    """The observers' `hook` methods, but for those that keep RunObserver's no-op."""
+    ignored = getattr(RunObserver, hook)
+    methods = [getattr(observer, hook) for observer in observers]
+    return tuple(method for method in methods if getattr(method, "__func__", None) is not ignored)

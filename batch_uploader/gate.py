@@ -136,6 +136,10 @@ class ApiGate:
         self._end_probe(ticket.probe)
         kind = classify(answer)
         now = self._clock()
+        if kind.from_the_api:
+            # Nearly every answer: the API itself answered, so the way to it works.
+            self._api_answered(now, ticket)
+            return True
         if answer.retry_after is not None and kind in _MAY_ASK_TO_WAIT:
             self._pause(now, answer.retry_after)
         if kind is AnswerKind.UNREACHABLE:
@@ -155,14 +159,17 @@ class ApiGate:
             self._control.stop(StopReason.CREDENTIALS_REFUSED, detail)
         self._end_streak()
         self._last_api_answer = now
-        if kind.from_the_api:
-            # Until the first throttle there is no rate of our own to grow back.
-            if self._cubic.limit is not None:
-                self._cubic.on_success(now, self._meter.rate(now))
-                self._apply_rate()
-            if self._probing() and self._sent_in_this_state(ticket):
-                self._recover(now)
         return True
+
+    def _api_answered(self, now: float, ticket: Ticket) -> None:
+        self._end_streak()
+        self._last_api_answer = now
+        # Until the first throttle there is no rate of our own to grow back.
+        if self._cubic.limit is not None:
+            self._cubic.on_success(now, self._meter.rate(now))
+            self._apply_rate()
+        if self._probing() and self._sent_in_this_state(ticket):
+            self._recover(now)
 
     def close(self) -> None:
         """The run ended: count the time of the condition it ended in."""

@@ -12,7 +12,7 @@ import io
 import re
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO, TypeVar, cast
 
@@ -60,6 +60,10 @@ class ManifestRow:
     line: int
     values: Mapping[str, str]
     problem: RowProblem | None = None
+    # `image_fields`, once worked out: checking and reporting a row each ask for it.
+    _image_fields: tuple[str, ...] | None = field(
+        default=None, init=False, repr=False, compare=False
+    )
 
     @property
     def submission_id(self) -> str:
@@ -67,8 +71,10 @@ class ManifestRow:
 
     @property
     def image_fields(self) -> tuple[str, ...]:
-        values = self.values
-        return tuple([name for name in IMAGE_FIELDS if name in values])
+        if self._image_fields is None:
+            values = self.values
+            self._image_fields = tuple([name for name in IMAGE_FIELDS if name in values])
+        return self._image_fields
 
 
 @dataclass(frozen=True)

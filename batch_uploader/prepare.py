@@ -44,7 +44,8 @@ def plan_row(row: ManifestRow, rules: RowRules, *, manifest_dir: Path) -> RowPla
     if row.problem is not None:
         raise InvalidRowError(row.problem.code, row.problem.message)
     values = row.values
-    if not row.submission_id:
+    submission_id = row.submission_id
+    if not submission_id:
         raise InvalidRowError("missing_submission_id", f"line {row.line}: submissionId is empty")
     admin = values.get(ADMIN) or rules.admin
     if not admin:
@@ -57,18 +58,24 @@ def plan_row(row: ManifestRow, rules: RowRules, *, manifest_dir: Path) -> RowPla
     if not fields:
         raise InvalidRowError("no_images", f"line {row.line}: no image field is set")
     id_type = values.get(ID_TYPE)
-    if id_type is None and ID_DOCUMENT_FIELDS.intersection(fields):
+    if id_type is None and not ID_DOCUMENT_FIELDS.isdisjoint(fields):
         raise InvalidRowError(
             "missing_id_type", f"line {row.line}: idImage/idBackImage need idType; add it"
         )
-    text_fields = [(SUBMISSION_ID, row.submission_id.encode()), (ADMIN, admin.encode())]
+    text_fields: tuple[tuple[str, bytes], ...] = (
+        (SUBMISSION_ID, submission_id.encode()),
+        (ADMIN, admin.encode()),
+    )
     if id_type is not None:
-        text_fields.append((ID_TYPE, id_type.encode()))
+        text_fields += ((ID_TYPE, id_type.encode()),)
     folder = str(rules.base_dir if rules.base_dir is not None else manifest_dir)
+    images = []
+    for name in fields:
+        images.append((name, _resolve(values[name], folder, rules)))
     return RowPlan(
         row=row,
-        text_fields=tuple(text_fields),
-        images=tuple([(name, _resolve(values[name], folder, rules)) for name in fields]),
+        text_fields=text_fields,
+        images=tuple(images),
         within=None if rules.resolved_base_dir is None else str(rules.resolved_base_dir),
     )
 

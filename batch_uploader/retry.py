@@ -53,14 +53,17 @@ async def send_with_retries(
     on_retry: Callable[[RetryEvent], None],
     attempts_charged: Callable[[], int] | None = None,
     retry_after_cap: float = float("inf"),
+    first: Answer | None = None,
 ) -> Answer:
     """Call `send` until its answer is final or `policy.max_attempts` are spent.
 
     `attempts_charged` says how many attempts count against `max_attempts` (the run does not
     charge a row for a spent quota, a throttle or an outage); by default every attempt does.
-    An exception from `send` or `sleep` ends the loop and propagates.
+    `first` is the answer of a first attempt the caller already made. An exception from
+    `send` or `sleep` ends the loop and propagates.
     """
-    first = await send()
+    if first is None:
+        first = await send()
     # Most rows end here: the loop below (and tenacity's set-up, which costs more than the
     # request's own bookkeeping) is built only for rows that need a retry.
     if not is_retryable(first):

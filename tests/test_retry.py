@@ -124,6 +124,20 @@ async def test_attempts_stop_at_max_attempts_with_the_last_answer() -> None:
     assert len(script.waits) == 2
 
 
+async def test_a_first_answer_given_counts_as_the_first_attempt() -> None:
+    script = Script(PROCESSING)
+    answer = await send_with_retries(
+        script.send,
+        RetryPolicy(max_attempts=3, initial_wait=0),
+        sleep=script.sleep,
+        on_retry=script.events.append,
+        first=PROCESSING,
+    )
+    assert answer == PROCESSING
+    assert script.calls == 2  # attempts 2 and 3: the first was made by the caller
+    assert [event.attempt for event in script.events] == [1, 2]
+
+
 async def test_final_answer_is_not_retried() -> None:
     refused = Answer(http_status=400, error_code="invalid_submission")
     script = Script(refused, OK)

@@ -24,6 +24,8 @@ if TYPE_CHECKING:
 logger = logging.getLogger("batch_uploader")
 
 LOG_FORMATS = ("text", "json")
+# The statuses whose rows are logged (made once: every row is looked up in it).
+_PROBLEMS = frozenset({Status.FAILED, Status.INVALID})
 
 
 class JsonLogFormatter(logging.Formatter):
@@ -111,7 +113,7 @@ class LoggingObserver(RunObserver):
         self._repeats: dict[tuple[Status, str], _Repeats] = {}
 
     def on_row_finished(self, result: RowResult) -> None:
-        if result.status not in {Status.FAILED, Status.INVALID}:
+        if result.status not in _PROBLEMS:
             return
         problem = (result.status, result.error_code)
         if self._logged[problem] >= ROWS_LOGGED_PER_PROBLEM:
