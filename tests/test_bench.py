@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -44,6 +45,25 @@ def test_the_benchmark_runs_every_client_on_every_row(tmp_path: Path) -> None:
     }
     assert all(len(rounds) == 2 for rounds in report["ratio_rounds"].values())
     with (tmp_path / "report.csv").open(newline="") as file:
+        assert [line["status"] for line in csv.DictReader(file)] == ["ok"] * 20
+
+
+def test_the_own_work_benchmark_runs_every_row_to_ok(tmp_path: Path) -> None:
+    finished = subprocess.run(
+        [sys.executable, str(REPO / "bench" / "own_work.py"), "--rows", "20", "--repeat", "2",
+         "--workdir", str(tmp_path)],
+        check=True,
+        capture_output=True,
+        text=True,
+        env=command_env(),
+        timeout=120,
+    )  # fmt: skip
+    match = re.fullmatch(
+        r"([\d.]+) us of CPU a row  \(rounds: ([\d.]+), ([\d.]+)\)\n", finished.stdout
+    )
+    assert match is not None, finished.stdout
+    assert all(float(value) > 0 for value in match.groups())
+    with (tmp_path / "own-work.report.csv").open(newline="") as file:
         assert [line["status"] for line in csv.DictReader(file)] == ["ok"] * 20
 
 
