@@ -76,11 +76,9 @@ _NO_ANSWER_CODES = {
 
 def classify(answer: Answer) -> AnswerKind:
     """The kind of one attempt's answer."""
-    status = answer.http_status
-    # `answer.accepted`, inline: two of these run for every request.
-    if status is not None and 200 <= status < 300:
+    if answer.accepted:
         return AnswerKind.ACCEPTED
-    if status is None:
+    if answer.http_status is None:
         return _NO_ANSWER_CODES.get(answer.error_code, AnswerKind.ROW_REFUSED)
     return _kind_of_refusal(answer)
 

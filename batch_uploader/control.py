@@ -66,7 +66,7 @@ class RunControl:
 
     async def unless_stopped(self, awaitable: Awaitable[T]) -> T:
         """Await `awaitable`, or raise `RunStoppedError` as soon as the run stops."""
-        if self._stopping.is_set():
+        if self.stopped:
             _close(awaitable)
             raise RunStoppedError
         work = asyncio.ensure_future(awaitable)
